@@ -1,0 +1,41 @@
+# Every target bootstraps .venv itself: uv (pinned) from PyPI, then the locked dependency set.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+SYNCED := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint format ui clean
+
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+run: $(SYNCED)
+	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)')
+
+test: $(SYNCED)
+	$(BIN)/pytest
+
+lint: $(SYNCED)
+	$(BIN)/ruff check modelatlas tests
+	$(BIN)/ruff format --check modelatlas tests
+	$(BIN)/mypy
+
+format: $(SYNCED)
+	$(BIN)/ruff format modelatlas tests
+	$(BIN)/ruff check --fix modelatlas tests
+
+ui: $(SYNCED)
+	$(BIN)/modelatlas ui
+
+clean:
+	rm -rf $(VENV) $(TOOLS) dbt_project/target dbt_project/logs

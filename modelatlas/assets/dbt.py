@@ -1,0 +1,61 @@
+"""The dbt project as Dagster assets: each model downstream of the raw asset it reads, tests as checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from modelatlas.resources import WarehouseResource
+from modelatlas.settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def prepare_manifest(force: bool = False) -> None:
+    """Build `target/manifest.json` with `dbt parse` when missing (or always with `force`)."""
+    if force or not dbt_project.manifest_path.exists():
+        dbt_project.preparer.prepare(dbt_project)
+
+
+class ModelAtlasDbtTranslator(DagsterDbtTranslator):
+    """Asset keys `[schema, model]` and one group per layer (staging, intermediate, marts)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "snapshot", "seed"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return str(fqn[1]) if len(fqn) > 2 else "dbt"
+
+
+translator = ModelAtlasDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+)
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    """The @dbt_assets definition, reading the manifest (built first if missing)."""
+    dbt_project.prepare_if_dev()
+    prepare_manifest()
+
+    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
+    def modelatlas_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        """Build the selected dbt models and run their tests."""
+        # DbtCliResource passes this process's environment to dbt; profiles.yml reads the connection from it.
+        os.environ.update(warehouse.connection().dbt_env())
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return modelatlas_dbt_models
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource for this project."""
+    return DbtCliResource(project_dir=dbt_project)

@@ -1,0 +1,80 @@
+"""The genai-prices registry as four raw assets, loaded together by one dlt run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+import dagster as dg
+
+from modelatlas.pipelines.genai_prices import DATASET_NAME, genai_prices_source, load_snapshot
+from modelatlas.pipelines.genai_prices.registry import DEFAULT_TIMEOUT_S, PUBLISHED_URL
+from modelatlas.pipelines.loading import run_source
+from modelatlas.resources import WarehouseResource
+from modelatlas.settings import parse_seconds
+
+GROUP = "genai_prices"
+TABLE_DESCRIPTIONS = {
+    "providers": "Providers in pydantic's genai-prices registry, with their match rules and pricing pages.",
+    "models": "Models of each registry provider: names, context windows, match rules kept as data.",
+    "prices": "Every price component of every model, with its unit, tiers and dated or time-of-day conditions.",
+    "loads": "One row per registry read: published JSON or packaged data, its version and what it held.",
+}
+ASSET_KEYS = {table: dg.AssetKey([DATASET_NAME, table]) for table in TABLE_DESCRIPTIONS}
+
+
+def registry_url() -> str | None:
+    """The published registry address: `MODELATLAS_GENAI_PRICES_URL`, empty to use only the packaged data."""
+    return os.environ.get("MODELATLAS_GENAI_PRICES_URL", PUBLISHED_URL).strip() or None
+
+
+def price_preview(rows: list[dict[str, Any]]) -> str:
+    """A short markdown table of sample prices for the asset page."""
+    lines = ["| provider | model | component | condition | USD | unit |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['provider_id']} | {row['model_id']} | {row['component']} | {row['condition']} "
+            f"| {row['price_usd']} | {row['unit']} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.multi_asset(
+    name="genai_prices_registry",
+    specs=[
+        dg.AssetSpec(
+            key=key,
+            group_name=GROUP,
+            kinds={"dlt", "postgres"},
+            description=TABLE_DESCRIPTIONS[table],
+            metadata={"dagster/table_name": f"{DATASET_NAME}.{table}"},
+        )
+        for table, key in ASSET_KEYS.items()
+    ],
+    description="Loads pydantic's genai-prices registry: the published JSON when reachable, else the package's data.",
+)
+def genai_prices_registry(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult[Any]]:
+    """Read the registry once and merge it into `raw_genai_prices`."""
+    timeout = parse_seconds(os.environ.get("MODELATLAS_GENAI_PRICES_TIMEOUT"), DEFAULT_TIMEOUT_S)
+    snapshot = load_snapshot(registry_url(), timeout)
+    if snapshot.fallback_reason:
+        context.log.info(f"genai-prices: using the packaged data ({snapshot.fallback_reason})")
+    pipeline = warehouse.dlt_pipeline("genai_prices", DATASET_NAME)
+    summary = run_source(pipeline, genai_prices_source(snapshot=snapshot))
+    sample = list(islice(genai_prices_source(snapshot=snapshot).resources["prices"], 5))
+    common: dict[str, Any] = {
+        "source_origin": snapshot.origin,
+        "source_version": snapshot.version,
+        "fallback_reason": snapshot.fallback_reason or "",
+        "dlt_load_id": summary.load_id or "",
+        "elapsed_s": round(summary.elapsed_s, 2),
+    }
+    for table, key in ASSET_KEYS.items():
+        metadata = {**common, "dagster/row_count": summary.row_counts.get(table, 0)}
+        if table == "prices":
+            metadata["preview"] = dg.MetadataValue.md(price_preview(sample))
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)

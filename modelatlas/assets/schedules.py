@@ -1,0 +1,47 @@
+"""Schedules and sensors: when each source refreshes, and what happens when a run fails."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from modelatlas.assets.genai_prices import GROUP as GENAI_PRICES_GROUP
+
+DEFAULT_GENAI_PRICES_CRON = "*/10 * * * *"
+
+
+def source_job(group: str) -> dg.UnresolvedAssetJobDefinition:
+    """A job that refreshes one source group and every dbt model downstream of it."""
+    selection = dg.AssetSelection.groups(group)
+    return dg.define_asset_job(
+        name=f"refresh_{group}",
+        selection=selection | selection.downstream(),
+        description=f"Load {group} and rebuild the dbt models that read it.",
+    )
+
+
+def build_schedules() -> list[dg.ScheduleDefinition]:
+    """One schedule per source; cadences come from `MODELATLAS_*_CRON` when the code location loads."""
+    cron = os.environ.get("MODELATLAS_GENAI_PRICES_CRON", "").strip() or DEFAULT_GENAI_PRICES_CRON
+    return [
+        dg.ScheduleDefinition(
+            name="genai_prices_schedule",
+            job=source_job(GENAI_PRICES_GROUP),
+            cron_schedule=cron,
+            execution_timezone="UTC",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description=f"Reads the genai-prices registry ({cron}) and rebuilds the marts downstream of it.",
+        )
+    ]
+
+
+@dg.run_failure_sensor(
+    name="log_failed_runs",
+    description="Writes every failed run, with the step that failed, to the ModelAtlas log.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def log_failed_runs(context: dg.RunFailureSensorContext) -> None:
+    """Log the failed run and its failing steps."""
+    steps = ", ".join(event.step_key or "?" for event in context.get_step_failure_events()) or "no step"
+    context.log.error(f"run {context.dagster_run.run_id} of {context.dagster_run.job_name} failed in {steps}")

@@ -1,0 +1,138 @@
+"""The `modelatlas` command: run the pipeline, manage the warehouse, query it, open the UI."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from modelatlas.errors import ModelAtlasError
+from modelatlas.logs import configure_logging
+from modelatlas.redaction import redact
+from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+log = logging.getLogger("modelatlas.cli")
+EXIT_INTERRUPTED = 130
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from modelatlas.runner import format_summary, run
+
+    summary = run(selection=args.select)
+    print(format_summary(summary))
+    return 0 if summary.success else 1
+
+
+def _cmd_warehouse(args: argparse.Namespace) -> int:
+    from modelatlas.warehouse import Warehouse
+
+    warehouse = Warehouse.from_env()
+    if args.action == "url":
+        if warehouse.embedded is not None:
+            warehouse.ensure_ready()
+        print(warehouse.connection().url())
+    elif args.action == "start":
+        info = warehouse.ensure_ready()
+        print(f"warehouse ready at {info.display_url()}")
+    elif args.action == "stop":
+        print("warehouse stopped" if warehouse.stop() else "warehouse was not running")
+    else:
+        status = warehouse.status()
+        print(status.describe() if status else f"external warehouse at {warehouse.connection().display_url()}")
+    return 0
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from modelatlas.warehouse import Warehouse, read_only_query
+
+    columns, rows = read_only_query(Warehouse.from_env().ensure_ready(), args.query)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if columns:
+        writer.writerow(columns)
+    writer.writerows(["" if value is None else value for value in row] for row in rows)
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from modelatlas.runner import prepare
+    from modelatlas.warehouse import Warehouse
+
+    prepare(Warehouse.from_env())
+    # dagster dev re-parses the dbt project on every reload (DbtProject.prepare_if_dev).
+    command = [_venv_tool("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    command += ["-h", args.host, "-p", str(args.port)]
+    log.info("starting the Dagster UI on http://%s:%s", args.host, args.port)
+    return subprocess.call(command, cwd=PROJECT_ROOT)
+
+
+def _cmd_dbt(args: argparse.Namespace) -> int:
+    from modelatlas.warehouse import Warehouse
+
+    info = Warehouse.from_env().ensure_ready()
+    env = {**os.environ, **info.dbt_env()}
+    command = [_venv_tool("dbt"), *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR)]
+    command += ["--profiles-dir", str(DBT_PROJECT_DIR)]
+    return subprocess.call(command, env=env, cwd=DBT_PROJECT_DIR)
+
+
+def _venv_tool(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="modelatlas", description="ModelAtlas: the AI model market, as data.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser("run", help="materialize every asset once (or a selection) and summarize")
+    run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:genai_prices' or 'key:marts/*'")
+    run_parser.set_defaults(handler=_cmd_run)
+
+    warehouse_parser = commands.add_parser("warehouse", help="the warehouse server: url, start, stop, status")
+    warehouse_parser.add_argument("action", choices=["url", "start", "stop", "status"])
+    warehouse_parser.set_defaults(handler=_cmd_warehouse)
+
+    sql_parser = commands.add_parser("sql", help="run one read-only query and print CSV with a header")
+    sql_parser.add_argument("query")
+    sql_parser.set_defaults(handler=_cmd_sql)
+
+    ui_parser = commands.add_parser("ui", help="start the Dagster UI (dagster dev) with schedules and sensors")
+    ui_parser.add_argument("--host", default="127.0.0.1")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.set_defaults(handler=_cmd_ui)
+
+    dbt_parser = commands.add_parser("dbt", help="run dbt against the warehouse, e.g. `modelatlas dbt -- test`")
+    dbt_parser.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt_parser.set_defaults(handler=_cmd_dbt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `modelatlas` command."""
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    if getattr(args, "dbt_args", None) and args.dbt_args[0] == "--":
+        args.dbt_args = args.dbt_args[1:]
+    try:
+        code: int = args.handler(args)
+    except ModelAtlasError as exc:
+        print(f"modelatlas: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modelatlas: interrupted; the next run completes or redoes any half-finished load", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

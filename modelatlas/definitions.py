@@ -1,0 +1,26 @@
+"""The one Definitions object of the ModelAtlas code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from modelatlas.assets.dbt import build_dbt_assets, dbt_resource
+from modelatlas.assets.genai_prices import genai_prices_registry
+from modelatlas.assets.schedules import build_schedules, log_failed_runs
+from modelatlas.resources import WarehouseResource
+
+
+def build_definitions() -> dg.Definitions:
+    """Assets, checks, schedules, sensors and resources; settings are read when runs start."""
+    return dg.Definitions(
+        assets=[genai_prices_registry, build_dbt_assets()],
+        schedules=build_schedules(),
+        sensors=[log_failed_runs],
+        resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by Dagster when the code location starts, not when this module is imported."""
+    return build_definitions()

@@ -1,0 +1,58 @@
+"""One logging setup for the whole product: readable lines by default, JSON lines on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from modelatlas.redaction import redact
+
+LOG_FORMAT_ENV = "MODELATLAS_LOG_FORMAT"
+LOG_LEVEL_ENV = "MODELATLAS_LOG_LEVEL"
+_HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats records as text with every known secret replaced."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as one JSON object per line, secrets replaced."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str))
+
+
+def build_formatter(log_format: str) -> logging.Formatter:
+    """The formatter for a `MODELATLAS_LOG_FORMAT` value (`text` or `json`)."""
+    if log_format == "json":
+        return JsonFormatter()
+    return RedactingFormatter(_HUMAN_FORMAT, datefmt="%H:%M:%S")
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send ModelAtlas and library logs to stderr in the configured format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(build_formatter(os.environ.get(LOG_FORMAT_ENV, "text").lower()))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    resolved = (level or os.environ.get(LOG_LEVEL_ENV, "INFO")).upper()
+    logging.getLogger("modelatlas").setLevel(resolved)

@@ -1,0 +1,1 @@
+"""Pure extraction: dlt sources and their HTTP clients. Nothing here imports Dagster."""

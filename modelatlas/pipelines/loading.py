@@ -1,0 +1,84 @@
+"""Run a dlt source into the warehouse and report what it loaded."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.sources import DltSource
+
+from modelatlas.errors import SourceError, WarehouseError
+from modelatlas.redaction import redact
+
+# dlt reads these from the environment; ModelAtlas makes no calls home and shows no progress bars.
+_DLT_DEFAULTS = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "RUNTIME__LOG_LEVEL": "WARNING",
+    "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+}
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """What one `pipeline.run` wrote: rows per table, the load id and how long it took."""
+
+    load_id: str | None
+    row_counts: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
+    """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
+    for key, value in _DLT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    pipelines_dir.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.postgres(credentials=warehouse_url),
+        dataset_name=dataset_name,
+        pipelines_dir=str(pipelines_dir),
+        progress=None,
+    )
+
+
+def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
+    """Extract, normalize and load `source`; a half-finished earlier load is completed first by dlt itself."""
+    started = time.monotonic()
+    try:
+        info: LoadInfo = pipeline.run(source)
+    except Exception as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, SourceError):
+            raise type(cause)(str(cause)) from None
+        raise WarehouseError(redact(f"loading {source.name} into the warehouse failed: {cause}")) from None
+    info.raise_on_failed_jobs()
+    trace = pipeline.last_trace
+    counts: dict[str, int] = {}
+    if trace is not None and trace.last_normalize_info is not None:
+        counts = {
+            table: rows
+            for table, rows in trace.last_normalize_info.row_counts.items()
+            if not table.startswith("_dlt")
+        }
+    return LoadSummary(
+        load_id=info.loads_ids[-1] if info.loads_ids else None,
+        row_counts=counts,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, SourceError):
+            return exc
+        nested = exc.__cause__ or exc.__context__
+        if nested is None:
+            break
+        exc = nested
+    return exc

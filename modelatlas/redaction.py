@@ -1,0 +1,43 @@
+"""Secret redaction: every secret ModelAtlas knows of is replaced before text leaves the process."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+REDACTED = "***"
+# Variables whose values are secrets, whatever their names say.
+SECRET_ENV_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "MISTRAL_API_KEY",
+    "HF_TOKEN",
+    "OPENROUTER_API_KEY",
+    "MODELATLAS_WAREHOUSE_PASSWORD",
+)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@\s]+)@", re.I)
+_registered: set[str] = set()
+# Shorter values would redact ordinary words; no real key is this short.
+_MIN_SECRET_LENGTH = 6
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret that did not come from a known variable (a generated password, say)."""
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        _registered.add(value)
+
+
+def known_secrets(extra: Iterable[str] = ()) -> list[str]:
+    """All secrets to redact, longest first so that one never leaves part of another."""
+    values = {os.environ.get(name, "") for name in SECRET_ENV_VARS} | _registered | set(extra)
+    return sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """`text` with URL passwords and every known secret replaced by `***`."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    for secret in known_secrets(extra):
+        text = text.replace(secret, REDACTED)
+    return text

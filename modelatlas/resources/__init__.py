@@ -1,0 +1,5 @@
+"""Dagster resources: typed, configured from the environment when a run starts."""
+
+from modelatlas.resources.warehouse import WarehouseResource
+
+__all__ = ["WarehouseResource"]

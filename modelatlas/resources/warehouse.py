@@ -1,0 +1,44 @@
+"""The warehouse as a Dagster resource: one server for dlt, dbt and the Dagster instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import dlt
+
+from modelatlas.pipelines.loading import make_pipeline
+from modelatlas.settings import WarehouseSettings, warehouse_settings
+from modelatlas.warehouse import ConnectionInfo, Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The PostgreSQL warehouse; unset fields come from `MODELATLAS_*` variables when the run starts."""
+
+    url: str | None = None
+    home: str | None = None
+    port: int | None = None
+
+    def settings(self) -> WarehouseSettings:
+        """The environment's settings with this resource's explicit fields on top."""
+        base = warehouse_settings()
+        return WarehouseSettings(
+            url=self.url or base.url,
+            home=Path(self.home).resolve() if self.home else base.home,
+            port=self.port or base.port,
+            password=base.password,
+            dagster_database=base.dagster_database,
+        )
+
+    def warehouse(self) -> Warehouse:
+        """The warehouse these settings describe."""
+        return Warehouse(self.settings())
+
+    def connection(self) -> ConnectionInfo:
+        """Connection details of a running warehouse (the embedded one is started if needed)."""
+        return self.warehouse().ensure_ready()
+
+    def dlt_pipeline(self, name: str, dataset_name: str) -> dlt.Pipeline:
+        """A dlt pipeline into `dataset_name`, its local state kept under MODELATLAS_HOME."""
+        settings = self.settings()
+        return make_pipeline(name, dataset_name, self.connection().url(), settings.home / "dlt")

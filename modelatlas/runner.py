@@ -1,0 +1,109 @@
+"""`modelatlas run`: prepare the warehouse, the Dagster instance and the dbt manifest, then materialize."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from modelatlas.assets.dbt import prepare_manifest
+from modelatlas.definitions import build_definitions
+from modelatlas.errors import ConfigurationError
+from modelatlas.instance import prepare_instance
+from modelatlas.warehouse import ConnectionInfo, Warehouse
+from modelatlas.warehouse.service import table_row_counts
+
+log = logging.getLogger(__name__)
+SUMMARY_SCHEMAS = ("raw_%", "marts")
+# execute_in_process prints every Dagster event by default; the summary says what matters.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class RunSummary:
+    """What one `modelatlas run` did."""
+
+    run_id: str
+    success: bool
+    materialized: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def prepare(warehouse: Warehouse) -> ConnectionInfo:
+    """Start or reach the warehouse, write the Dagster instance config and build the dbt manifest."""
+    info = warehouse.ensure_ready()
+    prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
+    os.environ.update(info.dbt_env())
+    prepare_manifest(force=True)
+    return info
+
+
+def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
+    summary = RunSummary(run_id=result.run_id, success=result.success)
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            key = event.asset_key
+            if key is not None:
+                summary.materialized.append(key.to_user_string())
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data.asset_check_evaluation  # type: ignore[union-attr]
+            if evaluation.passed:
+                summary.checks_passed += 1
+            else:
+                summary.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
+            summary.failed_steps.append(event.step_key)
+            error = event.event_specific_data.error  # type: ignore[union-attr]
+            summary.failures[event.step_key] = error.message.strip() if error else "failed"
+    return summary
+
+
+def run(selection: str | None = None, warehouse: Warehouse | None = None) -> RunSummary:
+    """Materialize the selected assets (all by default) once, in this process, into the configured instance."""
+    started = time.monotonic()
+    warehouse = warehouse or Warehouse.from_env()
+    info = prepare(warehouse)
+    definitions = build_definitions()
+    job = definitions.resolve_implicit_global_asset_job_def()
+    asset_selection = None
+    if selection:
+        asset_graph = definitions.resolve_asset_graph()
+        asset_selection = list(dg.AssetSelection.from_string(selection).resolve(asset_graph))
+        if not asset_selection:
+            raise ConfigurationError(f"--select {selection!r} matches no asset: see `dagster asset list`")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=asset_selection,
+            run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
+        )
+    summary = _summarize(result)
+    summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
+    summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The run summary as printed by the CLI."""
+    lines = [
+        f"ModelAtlas run {summary.run_id[:8]}: {'succeeded' if summary.success else 'FAILED'} "
+        f"in {summary.elapsed_s:.1f} s",
+        f"  assets materialized: {len(summary.materialized)}",
+        f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
+    ]
+    lines += [f"    failed check {name}" for name in summary.checks_failed]
+    lines += [f"  failed step {step}: {summary.failures.get(step, '')}" for step in summary.failed_steps]
+    lines.append("  rows:")
+    width = max((len(name) for name in summary.row_counts), default=0)
+    lines += [f"    {name:<{width}}  {count:>9,}" for name, count in summary.row_counts.items()]
+    lines.append("Open the Dagster UI with `make ui` (http://127.0.0.1:3000); query with `modelatlas sql \"...\"`.")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Where ModelAtlas keeps its state, read from the environment when a command or run starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelatlas.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_WAREHOUSE_PORT = 5433
+DEFAULT_DATABASE = "modelatlas"
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """How to reach the warehouse: an external URL, or the embedded server's home, port and password."""
+
+    url: str | None
+    home: Path
+    port: int
+    password: str | None
+    dagster_database: str | None
+
+    @property
+    def embedded(self) -> bool:
+        """True when ModelAtlas runs its own PostgreSQL server."""
+        return self.url is None
+
+
+def modelatlas_home(env: Mapping[str, str] | None = None) -> Path:
+    """The folder that holds the embedded warehouse, dlt state and the Dagster instance."""
+    env = os.environ if env is None else env
+    raw = env.get("MODELATLAS_HOME", "").strip()
+    return Path(raw).expanduser().resolve() if raw else PROJECT_ROOT / ".modelatlas"
+
+
+def parse_port(raw: str | None, default: int, name: str) -> int:
+    """A TCP port from a setting, with a clear error when it is not one."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a port number: set it to a number such as {default}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"{name}={port} is out of range: use a port between 1 and 65535")
+    return port
+
+
+def warehouse_settings(env: Mapping[str, str] | None = None) -> WarehouseSettings:
+    """The warehouse settings from `MODELATLAS_WAREHOUSE_*` variables."""
+    env = os.environ if env is None else env
+    url = env.get("MODELATLAS_WAREHOUSE_URL", "").strip() or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(
+            "MODELATLAS_WAREHOUSE_URL must be a postgresql:// URL "
+            "(for example postgresql://user:password@host:5432/modelatlas); unset it to use the embedded warehouse"
+        )
+    return WarehouseSettings(
+        url=url,
+        home=modelatlas_home(env),
+        port=parse_port(env.get("MODELATLAS_WAREHOUSE_PORT"), DEFAULT_WAREHOUSE_PORT, "MODELATLAS_WAREHOUSE_PORT"),
+        password=env.get("MODELATLAS_WAREHOUSE_PASSWORD") or None,
+        dagster_database=env.get("MODELATLAS_DAGSTER_DATABASE") or None,
+    )
+
+
+def parse_seconds(raw: str | None, default: float, name: str = "MODELATLAS_GENAI_PRICES_TIMEOUT") -> float:
+    """A positive duration in seconds from a setting."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise ConfigurationError(f"{name} must be more than 0 seconds")
+    return seconds
