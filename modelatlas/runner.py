@@ -105,5 +105,5 @@ def format_summary(summary: RunSummary) -> str:
     lines.append("  rows:")
     width = max((len(name) for name in summary.row_counts), default=0)
     lines += [f"    {name:<{width}}  {count:>9,}" for name, count in summary.row_counts.items()]
-    lines.append("Open the Dagster UI with `make ui` (http://127.0.0.1:3000); query with `modelatlas sql \"...\"`.")
+    lines.append('Open the Dagster UI with `make ui` (http://127.0.0.1:3000); query with `modelatlas sql "..."`.')
     return "\n".join(lines)

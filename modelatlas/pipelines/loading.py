@@ -41,7 +41,6 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
         destination=dlt.destinations.postgres(credentials=warehouse_url),
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir),
-        progress=None,
     )
 
 
@@ -60,9 +59,7 @@ def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
     counts: dict[str, int] = {}
     if trace is not None and trace.last_normalize_info is not None:
         counts = {
-            table: rows
-            for table, rows in trace.last_normalize_info.row_counts.items()
-            if not table.startswith("_dlt")
+            table: rows for table, rows in trace.last_normalize_info.row_counts.items() if not table.startswith("_dlt")
         }
     return LoadSummary(
         load_id=info.loads_ids[-1] if info.loads_ids else None,

@@ -9,10 +9,9 @@ import secrets
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import warnings
 
 import fasteners
 

@@ -64,7 +64,9 @@ class Warehouse:
     def stop(self) -> bool:
         """Stop the embedded server; an external warehouse is never stopped by ModelAtlas."""
         if self.embedded is None:
-            raise ConfigurationError("MODELATLAS_WAREHOUSE_URL points at an external server: ModelAtlas does not stop it")
+            raise ConfigurationError(
+                "MODELATLAS_WAREHOUSE_URL points at an external server: ModelAtlas does not stop it"
+            )
         return self.embedded.stop()
 
 
@@ -112,7 +114,7 @@ def read_only_query(info: ConnectionInfo, query: str) -> tuple[list[str], Sequen
         conn.read_only = True
         try:
             conn.execute(f"set statement_timeout = {_QUERY_TIMEOUT_MS}")
-            cursor = conn.execute(query)  # type: ignore[arg-type]
+            cursor = conn.execute(query)
         except psycopg.Error as exc:
             raise WarehouseError(f"the query failed: {redact(str(exc)).strip()}") from None
         if cursor.description is None:

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from importlib.metadata import version
@@ -32,7 +32,7 @@ Origin = Literal["published", "package"]
 class RegistrySnapshot:
     """One read of the registry: its providers (in the published JSON shape) and where they came from."""
 
-    providers: list[Mapping[str, Any]]
+    providers: Sequence[Mapping[str, Any]]
     origin: Origin
     version: str
     url: str | None
