@@ -30,6 +30,8 @@ def instance_config(storage: ConnectionInfo) -> dict[str, object]:
                     "username": storage.user,
                     "password": {"env": PASSWORD_ENV},
                     "db_name": storage.database,
+                    # dagster-postgres is written for psycopg2; SQLAlchemy 2.1 defaults postgresql:// to psycopg 3.
+                    "scheme": "postgresql+psycopg2",
                 }
             }
         },

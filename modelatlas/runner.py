@@ -54,7 +54,8 @@ def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
             if key is not None:
                 summary.materialized.append(key.to_user_string())
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data.asset_check_evaluation  # type: ignore[union-attr]
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
             if evaluation.passed:
                 summary.checks_passed += 1
             else:

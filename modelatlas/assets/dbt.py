@@ -1,9 +1,9 @@
 """The dbt project as Dagster assets: each model downstream of the raw asset it reads, tests as checks."""
 
-from __future__ import annotations
-
 import os
+import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,10 +15,21 @@ from modelatlas.settings import DBT_PROJECT_DIR
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python, so an unactivated virtualenv works too."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource for this project."""
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
 def prepare_manifest(force: bool = False) -> None:
     """Build `target/manifest.json` with `dbt parse` when missing (or always with `force`)."""
     if force or not dbt_project.manifest_path.exists():
-        dbt_project.preparer.prepare(dbt_project)
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
@@ -41,8 +52,8 @@ translator = ModelAtlasDbtTranslator(
 
 def build_dbt_assets() -> dg.AssetsDefinition:
     """The @dbt_assets definition, reading the manifest (built first if missing)."""
-    dbt_project.prepare_if_dev()
-    prepare_manifest()
+    # Under `dagster dev` every code reload re-parses, so model edits show up without a restart.
+    prepare_manifest(force=dbt_project.preparer.using_dagster_dev())
 
     @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
     def modelatlas_dbt_models(
@@ -54,8 +65,3 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         yield from dbt.cli(["build"], context=context).stream()
 
     return modelatlas_dbt_models
-
-
-def dbt_resource() -> DbtCliResource:
-    """The dbt CLI resource for this project."""
-    return DbtCliResource(project_dir=dbt_project)

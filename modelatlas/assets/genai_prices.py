@@ -1,7 +1,5 @@
 """The genai-prices registry as four raw assets, loaded together by one dlt run."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Iterator
 from itertools import islice

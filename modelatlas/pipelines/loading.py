@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from dlt.sources import DltSource
 
 from modelatlas.errors import SourceError, WarehouseError
 from modelatlas.redaction import redact
+
+log = logging.getLogger(__name__)
 
 # dlt reads these from the environment; ModelAtlas makes no calls home and shows no progress bars.
 _DLT_DEFAULTS = {
@@ -45,9 +48,13 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
 
 
 def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
-    """Extract, normalize and load `source`; a half-finished earlier load is completed first by dlt itself."""
+    """Extract, normalize and load `source`, after completing any load an earlier run left half-finished."""
     started = time.monotonic()
     try:
+        if pipeline.has_pending_data:
+            # Given data while packages are pending, dlt loads only the pending ones and drops the new data.
+            log.info("%s: completing a load an earlier run left unfinished", pipeline.pipeline_name)
+            pipeline.run()
         info: LoadInfo = pipeline.run(source)
     except Exception as exc:
         cause = _root_cause(exc)

@@ -108,13 +108,15 @@ def ensure_database(info: ConnectionInfo, database: str) -> None:
     log.info("created database %s", database)
 
 
-def read_only_query(info: ConnectionInfo, query: str) -> tuple[list[str], Sequence[tuple[Any, ...]]]:
+def read_only_query(
+    info: ConnectionInfo, query: str, params: Sequence[Any] | None = None
+) -> tuple[list[str], Sequence[tuple[Any, ...]]]:
     """Run one query in a read-only transaction; return the column names and rows."""
     with connect(info) as conn:
         conn.read_only = True
         try:
             conn.execute(f"set statement_timeout = {_QUERY_TIMEOUT_MS}")
-            cursor = conn.execute(query)
+            cursor = conn.execute(query, params)
         except psycopg.Error as exc:
             raise WarehouseError(f"the query failed: {redact(str(exc)).strip()}") from None
         if cursor.description is None:

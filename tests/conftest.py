@@ -1,0 +1,59 @@
+"""Shared fixtures: a throwaway embedded warehouse per test session, isolated from the user's settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelatlas.settings import warehouse_settings
+from modelatlas.warehouse import ConnectionInfo, Warehouse
+
+# Settings a developer may have exported that would point tests at their real warehouse or providers.
+_ISOLATED_VARIABLES = (
+    "MODELATLAS_WAREHOUSE_URL",
+    "MODELATLAS_WAREHOUSE_PASSWORD",
+    "MODELATLAS_DAGSTER_DATABASE",
+    "MODELATLAS_LOG_FORMAT",
+    "DAGSTER_HOME",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """MODELATLAS_HOME for the whole session: a fresh folder, a free port, no published-registry fetch."""
+    home = tmp_path_factory.mktemp("modelatlas-home")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _ISOLATED_VARIABLES:
+            patch.delenv(name, raising=False)
+        patch.setenv("MODELATLAS_HOME", str(home))
+        patch.setenv("MODELATLAS_WAREHOUSE_PORT", str(free_port()))
+        # The registry's published JSON cannot be reached from CI; the packaged data is what loads.
+        patch.setenv("MODELATLAS_GENAI_PRICES_URL", "")
+        yield home
+
+
+@pytest.fixture(scope="session")
+def warehouse(warehouse_home: Path) -> Iterator[Warehouse]:
+    """The session's embedded warehouse, started once and stopped at the end."""
+    assert os.environ["MODELATLAS_HOME"] == str(warehouse_home)
+    server = Warehouse(warehouse_settings())
+    server.ensure_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def connection(warehouse: Warehouse) -> ConnectionInfo:
+    """Connection details of the session warehouse's main database."""
+    return warehouse.connection()
