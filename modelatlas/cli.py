@@ -26,8 +26,10 @@ EXIT_INTERRUPTED = 130
 def _cmd_run(args: argparse.Namespace) -> int:
     from modelatlas.runner import format_summary, run
 
-    summary = run(selection=args.select)
+    summary = run(selection=args.select, verbose=args.verbose)
     print(format_summary(summary))
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
     return 0 if summary.success else 1
 
 
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="materialize every asset once (or a selection) and summarize")
     run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:genai_prices' or 'key:marts/*'")
+    run_parser.add_argument("-v", "--verbose", action="store_true", help="show dbt's and Dagster's step output")
     run_parser.set_defaults(handler=_cmd_run)
 
     warehouse_parser = commands.add_parser("warehouse", help="the warehouse server: url, start, stop, status")

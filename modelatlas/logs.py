@@ -13,6 +13,7 @@ from modelatlas.redaction import redact
 
 LOG_FORMAT_ENV = "MODELATLAS_LOG_FORMAT"
 LOG_LEVEL_ENV = "MODELATLAS_LOG_LEVEL"
+LIBRARY_LOGGERS = ("dagster", "dagster.builtin", "dlt")
 _HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -31,11 +32,12 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str))
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        # Redacted before encoding: JSON escapes quotes, backslashes and non-ASCII, hiding secrets from redact().
+        return json.dumps(entry, default=str)
 
 
 def build_formatter(log_format: str) -> logging.Formatter:
@@ -56,3 +58,7 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(logging.WARNING)
     resolved = (level or os.environ.get(LOG_LEVEL_ENV, "INFO")).upper()
     logging.getLogger("modelatlas").setLevel(resolved)
+    # Library chatter (each dbt command Dagster starts, say) shows only when debugging.
+    library_level = resolved if resolved == "DEBUG" else "WARNING"
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)

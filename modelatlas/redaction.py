@@ -17,7 +17,7 @@ SECRET_ENV_VARS = (
     "OPENROUTER_API_KEY",
     "MODELATLAS_WAREHOUSE_PASSWORD",
 )
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@\s]+)@", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@", re.I)
 _registered: set[str] = set()
 # Shorter values would redact ordinary words; no real key is this short.
 _MIN_SECRET_LENGTH = 6
@@ -37,7 +37,7 @@ def known_secrets(extra: Iterable[str] = ()) -> list[str]:
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
     """`text` with URL passwords and every known secret replaced by `***`."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    # Known secrets first: a password holding "@" would otherwise be cut in two by the URL pattern.
     for secret in known_secrets(extra):
         text = text.replace(secret, REDACTED)
-    return text
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -17,9 +20,10 @@ from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
 
 log = logging.getLogger(__name__)
-SUMMARY_SCHEMAS = ("raw_%", "marts")
-# execute_in_process prints every Dagster event by default; the summary says what matters.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SUMMARY_SCHEMAS = ("raw\\_%", "marts")
+# execute_in_process prints every Dagster event by default; the summary reports failures itself.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
 
 
 @dataclass
@@ -35,6 +39,12 @@ class RunSummary:
     checks_failed: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    output_log: Path | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """True when a step stopped because the run was interrupted (Ctrl-C)."""
+        return "interrupted" in self.failures.values()
 
 
 def prepare(warehouse: Warehouse) -> ConnectionInfo:
@@ -63,11 +73,23 @@ def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
             summary.failed_steps.append(event.step_key)
             error = event.event_specific_data.error  # type: ignore[union-attr]
-            summary.failures[event.step_key] = error.message.strip() if error else "failed"
+            message = error.message.strip() if error else "failed"
+            summary.failures[event.step_key] = "interrupted" if INTERRUPTED_ERROR in message else message
     return summary
 
 
-def run(selection: str | None = None, warehouse: Warehouse | None = None) -> RunSummary:
+@contextlib.contextmanager
+def _captured_output(log_path: Path | None) -> Iterator[None]:
+    """Send step output (dbt's event stream) to `log_path`; `None` shows it."""
+    if log_path is None:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def run(selection: str | None = None, warehouse: Warehouse | None = None, verbose: bool = False) -> RunSummary:
     """Materialize the selected assets (all by default) once, in this process, into the configured instance."""
     started = time.monotonic()
     warehouse = warehouse or Warehouse.from_env()
@@ -80,24 +102,31 @@ def run(selection: str | None = None, warehouse: Warehouse | None = None) -> Run
         asset_selection = list(dg.AssetSelection.from_string(selection).resolve(asset_graph))
         if not asset_selection:
             raise ConfigurationError(f"--select {selection!r} matches no asset: see `dagster asset list`")
-    with dg.DagsterInstance.get() as instance:
+    output_log = None if verbose else warehouse.settings.home / "logs" / "last-run.log"
+    with dg.DagsterInstance.get() as instance, _captured_output(output_log):
         result = job.execute_in_process(
             instance=instance,
             asset_selection=asset_selection,
-            run_config=QUIET_RUN_CONFIG,
+            run_config=None if verbose else QUIET_RUN_CONFIG,
             raise_on_error=False,
         )
     summary = _summarize(result)
+    summary.output_log = output_log
     summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
     summary.elapsed_s = time.monotonic() - started
     return summary
 
 
+def _outcome(summary: RunSummary) -> str:
+    if summary.success:
+        return "succeeded"
+    return "INTERRUPTED (the next run completes any half-finished load)" if summary.interrupted else "FAILED"
+
+
 def format_summary(summary: RunSummary) -> str:
     """The run summary as printed by the CLI."""
     lines = [
-        f"ModelAtlas run {summary.run_id[:8]}: {'succeeded' if summary.success else 'FAILED'} "
-        f"in {summary.elapsed_s:.1f} s",
+        f"ModelAtlas run {summary.run_id[:8]}: {_outcome(summary)} in {summary.elapsed_s:.1f} s",
         f"  assets materialized: {len(summary.materialized)}",
         f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
     ]
@@ -106,5 +135,7 @@ def format_summary(summary: RunSummary) -> str:
     lines.append("  rows:")
     width = max((len(name) for name in summary.row_counts), default=0)
     lines += [f"    {name:<{width}}  {count:>9,}" for name, count in summary.row_counts.items()]
+    if summary.output_log is not None:
+        lines.append(f"  step output (dbt, Dagster): {summary.output_log}")
     lines.append('Open the Dagster UI with `make ui` (http://127.0.0.1:3000); query with `modelatlas sql "..."`.')
     return "\n".join(lines)

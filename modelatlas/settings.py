@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,6 @@ def parse_seconds(raw: str | None, default: float, name: str = "MODELATLAS_GENAI
         seconds = float(raw)
     except ValueError:
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds") from None
-    if seconds <= 0:
+    if not (math.isfinite(seconds) and seconds > 0):
         raise ConfigurationError(f"{name} must be more than 0 seconds")
     return seconds

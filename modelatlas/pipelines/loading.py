@@ -22,6 +22,8 @@ _DLT_DEFAULTS = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
     "RUNTIME__LOG_LEVEL": "WARNING",
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+    # Merge staging tables are emptied after each load instead of keeping a second copy of every row.
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 
 

@@ -30,9 +30,11 @@ class ConnectionInfo:
         if not database:
             raise ConfigurationError("the warehouse URL names no database: add one, as in postgresql://host/modelatlas")
         try:
-            port = parts.port or DEFAULT_POSTGRES_PORT
+            port = DEFAULT_POSTGRES_PORT if parts.port is None else parts.port
         except ValueError:
-            raise ConfigurationError("the warehouse URL has a port that is not a number") from None
+            raise ConfigurationError("the warehouse URL has a port that is not a number between 1 and 65535") from None
+        if port == 0:
+            raise ConfigurationError("the warehouse URL has port 0: use the server's port, such as 5432")
         return cls(
             host=parts.hostname,
             port=port,
@@ -46,7 +48,8 @@ class ConnectionInfo:
         credentials = quote(self.user, safe="")
         if self.password:
             credentials += ":" + quote(self.password, safe="")
-        return f"postgresql://{credentials}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"postgresql://{credentials}@{host}:{self.port}/{quote(self.database, safe='')}"
 
     def display_url(self) -> str:
         """The URL with the password masked, for messages."""

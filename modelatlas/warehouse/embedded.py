@@ -23,6 +23,7 @@ with warnings.catch_warnings():
 
 from modelatlas.errors import ConfigurationError, WarehouseError
 from modelatlas.redaction import register_secret
+from modelatlas.warehouse.connection import ConnectionInfo
 
 log = logging.getLogger(__name__)
 # Its wrappers log every non-zero exit (a stopped server's `pg_ctl status`) as an error; we report our own.
@@ -87,7 +88,7 @@ class EmbeddedWarehouse:
 
     def url(self, database: str) -> str:
         """The connection URL of one database on this server."""
-        return f"postgresql://{SUPERUSER}:{self.password()}@127.0.0.1:{self.port}/{database}"
+        return ConnectionInfo("127.0.0.1", self.port, SUPERUSER, self.password(), database).url()
 
     def status(self) -> ServerStatus:
         """Whether the data folder exists and the server is running."""

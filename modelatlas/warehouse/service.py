@@ -130,7 +130,8 @@ def table_row_counts(info: ConnectionInfo, schema_patterns: Sequence[str]) -> di
         conn.read_only = True
         tables = conn.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema like any(%s) and table_type = 'BASE TABLE' and table_name not like '\\_dlt%%' "
+            "where table_schema like any(%s) and table_schema not like '%%\\_staging' "
+            "and table_type = 'BASE TABLE' and table_name not like '\\_dlt%%' "
             "order by table_schema, table_name",
             (list(schema_patterns),),
         ).fetchall()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelatlas.pipelines.genai_prices import DATASET_NAME, genai_prices_source
+from modelatlas.pipelines.genai_prices import genai_prices_source
 from modelatlas.pipelines.genai_prices.registry import RegistrySnapshot, packaged_snapshot
 from modelatlas.pipelines.loading import make_pipeline, run_source
 from modelatlas.warehouse import ConnectionInfo, read_only_query
@@ -29,13 +29,18 @@ def _counts(connection: ConnectionInfo, schema: str) -> dict[str, int]:
 
 def _duplicate_price_keys(connection: ConnectionInfo, schema: str) -> int:
     _, rows = read_only_query(
-        connection, f"select count(*) from (select {PRICE_KEY} from {schema}.prices group by {PRICE_KEY} having count(*) > 1) d"
+        connection,
+        f"select count(*) from (select {PRICE_KEY} from {schema}.prices group by {PRICE_KEY} having count(*) > 1) d",
     )
     return int(rows[0][0])
 
 
-def test_loads_every_row_of_the_registry(connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path) -> None:
-    expected = {name: len(list(resource)) for name, resource in genai_prices_source(snapshot=snapshot).resources.items()}
+def test_loads_every_row_of_the_registry(
+    connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
+) -> None:
+    expected = {
+        name: len(list(resource)) for name, resource in genai_prices_source(snapshot=snapshot).resources.items()
+    }
     pipeline = make_pipeline("genai_prices_load_test", "raw_load_test", connection.url(), tmp_path)
     summary = run_source(pipeline, genai_prices_source(snapshot=snapshot))
     assert summary.row_counts == expected
@@ -62,7 +67,9 @@ def test_loads_every_row_of_the_registry(connection: ConnectionInfo, snapshot: R
     assert origin == [("package", snapshot.version)]
 
 
-def test_a_second_load_changes_no_count_and_no_key(connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path) -> None:
+def test_a_second_load_changes_no_count_and_no_key(
+    connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
+) -> None:
     pipeline = make_pipeline("genai_prices_idempotent", "raw_idempotent", connection.url(), tmp_path)
     run_source(pipeline, genai_prices_source(snapshot=snapshot))
     first = _counts(connection, "raw_idempotent")

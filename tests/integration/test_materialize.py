@@ -32,7 +32,9 @@ def second_run(first_run: RunSummary, connection: ConnectionInfo, warehouse: War
     return keys_before, run(warehouse=warehouse)
 
 
-def test_the_first_run_builds_the_mart_from_real_registry_data(first_run: RunSummary, connection: ConnectionInfo) -> None:
+def test_the_first_run_builds_the_mart_from_real_registry_data(
+    first_run: RunSummary, connection: ConnectionInfo
+) -> None:
     assert first_run.success, first_run.failures
     assert "marts/mart_model_prices_current" in first_run.materialized
     assert "raw_genai_prices/prices" in first_run.materialized
@@ -64,11 +66,15 @@ def test_mart_prices_are_exact_numerics_per_million_tokens(first_run: RunSummary
     assert rows == [("input", "3.000000000000"), ("output", "15.000000000000")]
 
 
-def test_a_second_run_changes_neither_counts_nor_keys(second_run: tuple[set, RunSummary], connection: ConnectionInfo) -> None:  # type: ignore[type-arg]
+def test_a_second_run_changes_neither_counts_nor_keys(
+    second_run: tuple[set, RunSummary], connection: ConnectionInfo
+) -> None:  # type: ignore[type-arg]
     keys_before, summary = second_run
     assert summary.success, summary.failures
     assert _mart_keys(connection) == keys_before
-    _, rows = read_only_query(connection, f"select count(*) from (select {MART_KEY} from {MART} group by {MART_KEY} having count(*) > 1) d")
+    _, rows = read_only_query(
+        connection, f"select count(*) from (select {MART_KEY} from {MART} group by {MART_KEY} having count(*) > 1) d"
+    )
     assert rows == [(0,)]
 
 

@@ -23,7 +23,9 @@ def test_listens_on_tcp_with_a_generated_password(warehouse: Warehouse, connecti
     assert len(connection.password) >= 24
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(host="127.0.0.1", port=connection.port, user=connection.user, password="wrong", dbname="postgres")
+        psycopg.connect(
+            host="127.0.0.1", port=connection.port, user=connection.user, password="wrong", dbname="postgres"
+        )
 
 
 def test_creates_the_warehouse_and_dagster_databases(warehouse: Warehouse, connection: ConnectionInfo) -> None:
@@ -39,7 +41,9 @@ def test_read_only_query_refuses_writes(connection: ConnectionInfo) -> None:
 
 
 def test_rows_survive_a_stop_and_restart(tmp_path: Path) -> None:
-    settings = WarehouseSettings(url=None, home=tmp_path, port=free_port(), password="chosen-password", dagster_database=None)
+    settings = WarehouseSettings(
+        url=None, home=tmp_path, port=free_port(), password="chosen-password", dagster_database=None
+    )
     server = Warehouse(settings)
     info = server.ensure_ready()
     try:
@@ -58,15 +62,21 @@ def test_rows_survive_a_stop_and_restart(tmp_path: Path) -> None:
 
 
 def test_a_changed_password_setting_is_refused(tmp_path: Path) -> None:
-    first = WarehouseSettings(url=None, home=tmp_path, port=free_port(), password="first-password", dagster_database=None)
+    first = WarehouseSettings(
+        url=None, home=tmp_path, port=free_port(), password="first-password", dagster_database=None
+    )
     Warehouse(first).connection()
-    second = WarehouseSettings(url=None, home=tmp_path, port=first.port, password="other-password", dagster_database=None)
+    second = WarehouseSettings(
+        url=None, home=tmp_path, port=first.port, password="other-password", dagster_database=None
+    )
     with pytest.raises(ConfigurationError, match="MODELATLAS_WAREHOUSE_PASSWORD differs"):
         Warehouse(second).connection()
 
 
 def test_a_taken_port_gives_an_actionable_error(tmp_path: Path, warehouse: Warehouse) -> None:
-    busy = WarehouseSettings(url=None, home=tmp_path, port=warehouse.settings.port, password=None, dagster_database=None)
+    busy = WarehouseSettings(
+        url=None, home=tmp_path, port=warehouse.settings.port, password=None, dagster_database=None
+    )
     with pytest.raises(WarehouseError, match="MODELATLAS_WAREHOUSE_PORT"):
         Warehouse(busy).ensure_ready()
 

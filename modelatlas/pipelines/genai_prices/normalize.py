@@ -131,14 +131,24 @@ def _hh_mm(value: str) -> str:
 
 @dataclass(frozen=True)
 class PriceSet:
-    """One set of prices of a model with the condition under which it applies."""
+    """One set of prices of a model, the condition under which it applies, and when each of its prices ends."""
 
     prices: Mapping[str, Any]
     condition: PriceCondition
+    until_by_key: Mapping[str, date | None]
+
+
+def _next_start(start: date | None, later_starts: list[date]) -> date | None:
+    later = [d for d in later_starts if start is None or d > start]
+    return min(later) if later else None
 
 
 def price_sets(model: Mapping[str, Any]) -> list[PriceSet]:
-    """Every price set of a model: its conditional prices and variants, each dated chain closed by the next start."""
+    """Every price set of a model, each dated price closed by the start of the one that replaces it.
+
+    A dated entry of the main price list replaces the whole list before it; a dated variant overrides only the
+    keys it prices, so a variant's price ends where a later variant of the same request context prices that key.
+    """
     raw_prices = model.get("prices") or {}
     entries: list[tuple[str | None, Mapping[str, Any] | None, Mapping[str, Any]]] = []
     if isinstance(raw_prices, Mapping):
@@ -148,21 +158,24 @@ def price_sets(model: Mapping[str, Any]) -> list[PriceSet]:
     for variant in model.get("price_variants") or ():
         entries.append((_variant_label(variant.get("when")), variant.get("constraint"), variant.get("prices") or {}))
 
-    starts_by_variant: dict[str | None, list[date]] = {}
-    parsed = []
-    for variant_label, constraint, prices in entries:
-        fields = _constraint_fields(constraint)
-        if "effective_from" in fields:
-            starts_by_variant.setdefault(variant_label, []).append(fields["effective_from"])
-        parsed.append((variant_label, fields, prices))
+    parsed = [(label, _constraint_fields(constraint), prices) for label, constraint, prices in entries]
+
+    def starts_replacing(label: str | None, key: str) -> list[date]:
+        return [
+            fields["effective_from"]
+            for other_label, fields, prices in parsed
+            if other_label == label and "effective_from" in fields and (label is None or prices.get(key) is not None)
+        ]
 
     result: list[PriceSet] = []
-    for variant_label, fields, prices in parsed:
-        if "window_start" not in fields:
-            start = fields.get("effective_from")
-            later = [d for d in starts_by_variant.get(variant_label, []) if start is None or d > start]
-            fields = {**fields, "effective_until": min(later) if later else None}
-        result.append(PriceSet(prices, PriceCondition(variant=variant_label, **fields)))
+    for label, fields, prices in parsed:
+        condition = PriceCondition(variant=label, **fields)
+        windowed = "window_start" in fields
+        until_by_key = {
+            key: None if windowed else _next_start(condition.effective_from, starts_replacing(label, key))
+            for key in prices
+        }
+        result.append(PriceSet(prices, condition, until_by_key))
     return result
 
 
@@ -183,7 +196,9 @@ def price_rows(
             else:
                 tiers = [(None, value)]
             for above, amount in tiers:
-                condition = replace(price_set.condition, above_input_tokens=above)
+                condition = replace(
+                    price_set.condition, effective_until=price_set.until_by_key[price_key], above_input_tokens=above
+                )
                 yield _price_row(provider_id, model_id, price_key, unit, to_decimal(amount, where), condition)
 
 

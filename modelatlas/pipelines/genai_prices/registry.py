@@ -83,6 +83,8 @@ def published_snapshot(url: str = PUBLISHED_URL, timeout: float = DEFAULT_TIMEOU
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise describe_failure("genai-prices", url, exc) from None
+        except httpx.InvalidURL:
+            raise SourceError(f"genai-prices: {url!r} is not a valid URL: check MODELATLAS_GENAI_PRICES_URL") from None
     try:
         payload = json.loads(response.content)
     except ValueError:
