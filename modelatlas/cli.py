@@ -72,7 +72,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     command = [_venv_tool("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     command += ["-h", args.host, "-p", str(args.port)]
     log.info("starting the Dagster UI on http://%s:%s", args.host, args.port)
-    return subprocess.call(command, cwd=PROJECT_ROOT)
+    # `dagster dev` still works as documented; Dagster nudges towards its separate `dg` tool on every start.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+    return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
 
 
 def _cmd_dbt(args: argparse.Namespace) -> int:

@@ -1,0 +1,145 @@
+"""Warehouse settings and durations read from MODELATLAS_* variables, with errors that say what to set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import modelatlas.settings as settings_module
+from modelatlas.errors import ConfigurationError
+from modelatlas.settings import DEFAULT_WAREHOUSE_PORT, parse_port, parse_seconds, warehouse_settings
+
+PROJECT = Path(settings_module.__file__).resolve().parent.parent
+
+
+def test_defaults_are_the_embedded_warehouse() -> None:
+    settings = warehouse_settings({})
+
+    assert settings.url is None
+    assert settings.embedded is True
+    assert settings.home == PROJECT / ".modelatlas"
+    assert settings.port == DEFAULT_WAREHOUSE_PORT == 5433
+    assert settings.password is None
+    assert settings.dagster_database is None
+
+
+def test_an_external_warehouse() -> None:
+    settings = warehouse_settings(
+        {
+            "MODELATLAS_WAREHOUSE_URL": "  postgresql://ma:pw@db.internal:5432/modelatlas  ",
+            "MODELATLAS_WAREHOUSE_PASSWORD": "embedded-pw",
+            "MODELATLAS_DAGSTER_DATABASE": "dagster_runs",
+        }
+    )
+
+    assert settings.url == "postgresql://ma:pw@db.internal:5432/modelatlas"
+    assert settings.embedded is False
+    assert settings.password == "embedded-pw"
+    assert settings.dagster_database == "dagster_runs"
+
+
+def test_the_postgres_scheme_alias_is_accepted() -> None:
+    assert warehouse_settings({"MODELATLAS_WAREHOUSE_URL": "postgres://h/db"}).url == "postgres://h/db"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_url_means_the_embedded_warehouse(blank: str) -> None:
+    assert warehouse_settings({"MODELATLAS_WAREHOUSE_URL": blank}).embedded is True
+
+
+@pytest.mark.parametrize("url", ["mysql://ma:hunter22@db/modelatlas", "db.internal:5432", "sqlite:///x.db"])
+def test_a_url_that_is_not_postgresql_is_rejected_without_echoing_it(url: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        warehouse_settings({"MODELATLAS_WAREHOUSE_URL": url})
+
+    message = str(raised.value)
+    assert message.startswith("MODELATLAS_WAREHOUSE_URL must be a postgresql:// URL")
+    assert "unset it to use the embedded warehouse" in message
+    assert url not in message
+
+
+def test_blank_password_and_dagster_database_are_unset() -> None:
+    settings = warehouse_settings({"MODELATLAS_WAREHOUSE_PASSWORD": "", "MODELATLAS_DAGSTER_DATABASE": ""})
+
+    assert (settings.password, settings.dagster_database) == (None, None)
+
+
+def test_settings_are_read_from_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELATLAS_WAREHOUSE_PORT", "6543")
+    monkeypatch.delenv("MODELATLAS_WAREHOUSE_URL", raising=False)
+
+    assert warehouse_settings().port == 6543
+    assert warehouse_settings({}).port == DEFAULT_WAREHOUSE_PORT
+
+
+# --- MODELATLAS_HOME ----------------------------------------------------------------------------------------------
+
+
+def test_home_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+
+    assert warehouse_settings({"MODELATLAS_HOME": "state"}).home == tmp_path.resolve() / "state"
+    assert warehouse_settings({"MODELATLAS_HOME": "~/ma"}).home == (tmp_path / "user" / "ma").resolve()
+    assert warehouse_settings({"MODELATLAS_HOME": f" {tmp_path}/abs "}).home == tmp_path.resolve() / "abs"
+    assert warehouse_settings({"MODELATLAS_HOME": "  "}).home == PROJECT / ".modelatlas"
+
+
+# --- ports --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "port"), [("1", 1), ("65535", 65535), (" 6000 ", 6000), ("", 5433), ("  ", 5433)])
+def test_warehouse_port(raw: str, port: int) -> None:
+    assert warehouse_settings({"MODELATLAS_WAREHOUSE_PORT": raw}).port == port
+
+
+@pytest.mark.parametrize("raw", ["abc", "54.32", "5433/tcp"])
+def test_a_port_that_is_not_a_number(raw: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        warehouse_settings({"MODELATLAS_WAREHOUSE_PORT": raw})
+
+    assert str(raised.value) == (
+        f"MODELATLAS_WAREHOUSE_PORT={raw!r} is not a port number: set it to a number such as 5433"
+    )
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "65536", "100000"])
+def test_a_port_out_of_range(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"MODELATLAS_WAREHOUSE_PORT={int(raw)} is out of range"):
+        warehouse_settings({"MODELATLAS_WAREHOUSE_PORT": raw})
+
+
+def test_parse_port_names_the_setting() -> None:
+    assert parse_port(None, 8080, "MODELATLAS_UI_PORT") == 8080
+    with pytest.raises(ConfigurationError, match=r"MODELATLAS_UI_PORT='x' is not a port number.*such as 8080"):
+        parse_port("x", 8080, "MODELATLAS_UI_PORT")
+
+
+# --- parse_seconds ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, 5.0), ("", 5.0), (" ", 5.0), ("2.5", 2.5), ("30", 30.0), ("1e-3", 0.001)]
+)
+def test_parse_seconds(raw: str | None, seconds: float) -> None:
+    assert parse_seconds(raw, 5.0) == seconds
+
+
+def test_parse_seconds_rejects_text() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        parse_seconds("five", 5.0)
+
+    assert str(raised.value) == "MODELATLAS_GENAI_PRICES_TIMEOUT='five' is not a number of seconds"
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "-0.5"])
+def test_parse_seconds_rejects_durations_that_are_not_positive(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^MODELATLAS_X_TIMEOUT must be more than 0 seconds$"):
+        parse_seconds(raw, 5.0, "MODELATLAS_X_TIMEOUT")
+
+
+def test_parse_seconds_rejects_nan() -> None:
+    # NaN compares false with everything, so it slips past `seconds <= 0`; socket timeouts reject it later.
+    with pytest.raises(ConfigurationError, match="MODELATLAS_GENAI_PRICES_TIMEOUT"):
+        parse_seconds("nan", 5.0)
