@@ -21,3 +21,11 @@ class SourceError(ModelAtlasError):
 
 class SourceUnreachableError(SourceError):
     """A source host could not be reached at all (DNS, connection refused, timeouts after retries)."""
+
+
+class AuthenticationError(SourceError):
+    """A provider rejected the credentials (401 or 403)."""
+
+
+class RateLimitedError(SourceError):
+    """A provider kept answering 429 after every retry the time budget allowed."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from modelatlas.assets.dbt import prepare_manifest
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
@@ -35,6 +36,7 @@ class RunSummary:
     materialized: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
@@ -63,6 +65,10 @@ def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
             key = event.asset_key
             if key is not None:
                 summary.materialized.append(key.to_user_string())
+            materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+            outcome = materialization.metadata.get(OUTCOME_METADATA_KEY)
+            if outcome is not None and outcome.value not in summary.outcomes:
+                summary.outcomes.append(str(outcome.value))
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
@@ -131,6 +137,7 @@ def format_summary(summary: RunSummary) -> str:
         f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
     ]
     lines += [f"    failed check {name}" for name in summary.checks_failed]
+    lines += [f"  {outcome}" for outcome in summary.outcomes]
     lines += [f"  failed step {step}: {summary.failures.get(step, '')}" for step in summary.failed_steps]
     lines.append("  rows:")
     width = max((len(name) for name in summary.row_counts), default=0)

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
 from modelatlas.pipelines.genai_prices import DATASET_NAME, genai_prices_source, load_snapshot
 from modelatlas.pipelines.genai_prices.registry import DEFAULT_TIMEOUT_S, PUBLISHED_URL
 from modelatlas.pipelines.loading import run_source
@@ -71,8 +72,13 @@ def genai_prices_registry(
         "dlt_load_id": summary.load_id or "",
         "elapsed_s": round(summary.elapsed_s, 2),
     }
+    outcome = f"genai-prices: {snapshot.origin} data, {snapshot.version}"
+    if snapshot.fallback_reason:
+        outcome += f" (published JSON not used: {snapshot.fallback_reason.removeprefix('genai-prices: ')})"
     for table, key in ASSET_KEYS.items():
         metadata = {**common, "dagster/row_count": summary.row_counts.get(table, 0)}
+        if table == "loads":
+            metadata[OUTCOME_METADATA_KEY] = outcome
         if table == "prices":
             metadata["preview"] = dg.MetadataValue.md(price_preview(sample))
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)

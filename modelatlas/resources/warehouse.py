@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import dlt
 
 from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.settings import WarehouseSettings, warehouse_settings
-from modelatlas.warehouse import ConnectionInfo, Warehouse
+from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -37,6 +38,15 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def connection(self) -> ConnectionInfo:
         """Connection details of a running warehouse (the embedded one is started if needed)."""
         return self.warehouse().ensure_ready()
+
+    def query_if_exists(self, table: str, query: str) -> list[tuple[Any, ...]]:
+        """Rows of a read-only `query` over `table` (schema.name), or none when the table does not exist yet."""
+        info = self.connection()
+        _, exists = read_only_query(info, "select to_regclass(%s) is not null", [table])
+        if not exists or not exists[0][0]:
+            return []
+        _, rows = read_only_query(info, query)
+        return list(rows)
 
     def dlt_pipeline(self, name: str, dataset_name: str) -> dlt.Pipeline:
         """A dlt pipeline into `dataset_name`, its local state kept under MODELATLAS_HOME."""

@@ -106,5 +106,5 @@ def load_snapshot(url: str | None = PUBLISHED_URL, timeout: float = DEFAULT_TIME
     try:
         return published_snapshot(url, timeout)
     except SourceError as exc:
-        log.info("using the packaged genai-prices data: %s", exc)
+        log.debug("using the packaged genai-prices data: %s", exc)
         return packaged_snapshot(str(exc))

@@ -1,0 +1,103 @@
+"""One Dagster asset per provider catalog: skipped without its key, failed with a clear reason, changes reported."""
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.errors import SourceError, SourceUnreachableError
+from modelatlas.pipelines.catalog import FetchStats, ProviderSpec, catalog_changes, provider_settings
+from modelatlas.pipelines.loading import run_source
+from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.resources import WarehouseResource
+
+PREVIEW_LIMIT = 20
+
+
+def previous_hashes(warehouse: WarehouseResource, spec: ProviderSpec) -> dict[str, str]:
+    """{id: content_hash} of the models the provider's latest loaded batch listed (empty before the first load)."""
+    table = f"{spec.dataset_name}.models"
+    rows = warehouse.query_if_exists(
+        table,
+        f"select id, content_hash from {table} where batch_id = (select max(batch_id) from {table})",
+    )
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _id_list(ids: list[str]) -> str:
+    shown = ", ".join(ids[:PREVIEW_LIMIT])
+    return shown + (f" and {len(ids) - PREVIEW_LIMIT} more" if len(ids) > PREVIEW_LIMIT else "")
+
+
+def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
+    """The multi-asset that loads one provider's catalog tables."""
+    keys = {table: dg.AssetKey([spec.dataset_name, table]) for table in spec.tables}
+
+    @dg.multi_asset(
+        name=f"{spec.name}_catalog",
+        specs=[
+            dg.AssetSpec(
+                key=key,
+                group_name=spec.name,
+                kinds={"dlt", "postgres"},
+                description=f"{spec.description} (table {spec.dataset_name}.{table})",
+                metadata={"dagster/table_name": f"{spec.dataset_name}.{table}"},
+                skippable=True,
+            )
+            for table, key in keys.items()
+        ],
+        description=spec.description,
+    )
+    def catalog(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+        settings = provider_settings(spec)
+        if settings.skip_reason is not None:
+            outcome = f"{spec.name}: {settings.skip_reason}"
+            context.log.info(outcome)
+            for key in keys.values():
+                yield dg.AssetObservation(asset_key=key, metadata={OUTCOME_METADATA_KEY: outcome, "skipped": True})
+            return
+        started = time.monotonic()
+        previous = previous_hashes(warehouse, spec)
+        stats = FetchStats()
+        source = spec.source(api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats)
+        try:
+            summary = run_source(warehouse.dlt_pipeline(spec.name, spec.dataset_name), source)
+        except SourceError as exc:
+            kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
+            raise dg.Failure(
+                description=str(exc),
+                metadata={OUTCOME_METADATA_KEY: f"{spec.name}: {kind}: {exc}", "pages_fetched": stats.pages},
+            ) from None
+        changes = catalog_changes(previous, stats.content_hashes)
+        outcome = (
+            f"{spec.name}: {len(stats.ids)} models ({len(changes.added)} added, {len(changes.removed)} removed, "
+            f"{len(changes.changed)} changed) from {settings.base_url} [{settings.region}]"
+        )
+        for table, key in keys.items():
+            metadata: dict[str, Any] = {
+                "dagster/row_count": summary.row_counts.get(table, 0),
+                "pages_fetched": stats.pages,
+                "requests": stats.requests,
+                "elapsed_s": round(time.monotonic() - started, 2),
+                "region": settings.region,
+            }
+            if table == "models":
+                metadata |= {
+                    "models_fetched": len(stats.ids),
+                    "models_added": len(changes.added),
+                    "models_removed": len(changes.removed),
+                    "models_changed": len(changes.changed),
+                    "added": _id_list(changes.added),
+                    "removed": _id_list(changes.removed),
+                    OUTCOME_METADATA_KEY: outcome,
+                }
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+    return catalog
+
+
+def build_catalog_assets() -> list[dg.AssetsDefinition]:
+    """One catalog asset per provider in `PROVIDERS`."""
+    return [build_catalog_asset(spec) for spec in PROVIDERS]

@@ -1,0 +1,28 @@
+"""Every provider catalog ModelAtlas reads, in one list: key, endpoint, cadence and dlt source."""
+
+from __future__ import annotations
+
+from modelatlas.pipelines.catalog import ProviderSpec
+from modelatlas.pipelines.openai import DEFAULT_BASE_URL as OPENAI_BASE_URL
+from modelatlas.pipelines.openai import openai_source
+
+PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        name="openai",
+        display_name="OpenAI",
+        key_env="OPENAI_API_KEY",
+        key_required=True,
+        default_base_url=OPENAI_BASE_URL,
+        default_cron="*/5 * * * *",
+        source=openai_source,
+        description="OpenAI's model list (GET /v1/models): ids, owners, creation and shutdown dates.",
+    ),
+)
+
+
+def provider(name: str) -> ProviderSpec:
+    """The spec of one provider by name."""
+    for spec in PROVIDERS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
