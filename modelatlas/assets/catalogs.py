@@ -9,7 +9,7 @@ import dagster as dg
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
 from modelatlas.errors import SourceError, SourceUnreachableError
 from modelatlas.pipelines.catalog import FetchStats, ProviderSpec, catalog_changes, provider_settings
-from modelatlas.pipelines.loading import run_source
+from modelatlas.pipelines.loading import ensure_tables, run_source
 from modelatlas.pipelines.providers import PROVIDERS
 from modelatlas.resources import WarehouseResource
 
@@ -52,6 +52,10 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
     )
     def catalog(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
         settings = provider_settings(spec)
+        stats = FetchStats()
+        source = spec.source(api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats)
+        pipeline = warehouse.dlt_pipeline(spec.name, spec.dataset_name)
+        ensure_tables(pipeline, source)
         if settings.skip_reason is not None:
             outcome = f"{spec.name}: {settings.skip_reason}"
             context.log.info(outcome)
@@ -60,10 +64,8 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
             return
         started = time.monotonic()
         previous = previous_hashes(warehouse, spec)
-        stats = FetchStats()
-        source = spec.source(api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats)
         try:
-            summary = run_source(warehouse.dlt_pipeline(spec.name, spec.dataset_name), source)
+            summary = run_source(pipeline, source)
         except SourceError as exc:
             kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
             raise dg.Failure(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.extract import materialize_schema_item
 from dlt.sources import DltSource
 
 from modelatlas.errors import SourceError, WarehouseError
@@ -88,3 +89,23 @@ def _root_cause(exc: BaseException) -> BaseException:
             break
         exc = nested
     return exc
+
+
+def ensure_tables(pipeline: dlt.Pipeline, source: DltSource) -> None:
+    """Create the source's tables, empty, when they do not exist yet, without fetching anything.
+
+    dbt's staging models read these tables even for a provider that is skipped or down, so they must exist.
+    """
+    resources = []
+    for name, resource in source.selected_resources.items():
+        empty = dlt.resource([materialize_schema_item()], name=name)
+        # The computed columns carry the primary key flags, so the merge table is created the same way.
+        empty.apply_hints(
+            columns=resource.compute_table_schema()["columns"],
+            write_disposition=resource.write_disposition,
+        )
+        resources.append(empty)
+    try:
+        pipeline.run(dlt.source(name=source.name, max_table_nesting=0)(lambda: resources)())
+    except Exception as exc:
+        raise WarehouseError(redact(f"creating the {source.name} tables failed: {_root_cause(exc)}")) from None
