@@ -9,7 +9,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
-from modelatlas.errors import SourceError
+from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
@@ -52,7 +52,7 @@ def fetch_models(client: ApiClient, stats: FetchStats) -> Iterator[dict[str, Any
 
 @dlt.source(name="openai", max_table_nesting=0)
 def openai_source(
-    api_key: str = dlt.secrets.value,
+    api_key: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
     region: str = "global",
     stats: FetchStats | None = None,
@@ -69,6 +69,8 @@ def openai_source(
         columns=column_hints(owned_by="text", created_at="timestamp", shutdown_date="date"),
     )
     def models() -> Iterator[dict[str, Any]]:
+        if not api_key:
+            raise ConfigurationError("OpenAI: OPENAI_API_KEY is not set")
         with openai_client(api_key, base_url, policy) as client:
             for item in fetch_models(client, fetch_stats):
                 yield catalog_row(
