@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -165,13 +165,16 @@ class ApiClient:
         key_env: str | None = None,
         secrets: tuple[str, ...] = (),
         policy: RetryPolicy | None = None,
+        rejects_key: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
+        """`rejects_key` marks responses beyond 401/403 that mean a bad key (Gemini answers 400 API_KEY_INVALID)."""
         for secret in secrets:
             register_secret(secret)
         self.provider = provider
         self.key_env = key_env
         self.policy = policy or RetryPolicy()
         self.requests_made = 0
+        self._rejects_key = rejects_key
         self._deadline = time.monotonic() + self.policy.budget_s
         self._client = build_client(
             base_url=base_url.rstrip("/") + "/",
@@ -249,7 +252,7 @@ class ApiClient:
     def _status_error(self, response: httpx.Response, url: str, retried: bool) -> SourceError:
         status = response.status_code
         detail = redact(error_message(response))
-        if status in (401, 403):
+        if status in (401, 403) or (self._rejects_key is not None and self._rejects_key(response)):
             fix = f": check {self.key_env}" if self.key_env else ""
             return AuthenticationError(f"{self.provider} rejected the API key ({status}){fix} ({detail})")
         attempts = f" after {self.requests_made} attempts" if retried else ""
