@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
@@ -18,6 +19,9 @@ from modelatlas.errors import ModelAtlasError
 from modelatlas.logs import configure_logging
 from modelatlas.redaction import redact
 from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from modelatlas.runner import RunSummary
 
 log = logging.getLogger("modelatlas.cli")
 EXIT_INTERRUPTED = 130
@@ -28,9 +32,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     summary = run(selection=args.select, verbose=args.verbose)
     print(format_summary(summary))
+    return run_exit_code(summary, strict=args.strict)
+
+
+def run_exit_code(summary: RunSummary, strict: bool) -> int:
+    """0 for success, skips and (unless strict) unreachable hosts; 130 when interrupted; 1 for other failures."""
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return 0 if summary.success else 1
+    if summary.success or (summary.tolerated_failures_only and not strict):
+        return 0
+    return 1
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -99,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="materialize every asset once (or a selection) and summarize")
     run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:genai_prices' or 'key:marts/*'")
+    run_parser.add_argument("--strict", action="store_true", help="exit non-zero on any failure, unreachable too")
     run_parser.add_argument("-v", "--verbose", action="store_true", help="show dbt's and Dagster's step output")
     run_parser.set_defaults(handler=_cmd_run)
 

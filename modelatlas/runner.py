@@ -6,9 +6,10 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -33,6 +34,7 @@ class RunSummary:
 
     run_id: str
     success: bool
+    run_ids: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
@@ -42,6 +44,11 @@ class RunSummary:
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     output_log: Path | None = None
+
+    @property
+    def tolerated_failures_only(self) -> bool:
+        """True when every failure is a host that could not be reached (no network), which `run` tolerates."""
+        return all("unreachable" in message for message in self.failures.values()) and not self.checks_failed
 
     @property
     def interrupted(self) -> bool:
@@ -58,17 +65,20 @@ def prepare(warehouse: Warehouse) -> ConnectionInfo:
     return info
 
 
-def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
-    summary = RunSummary(run_id=result.run_id, success=result.success)
+def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = None) -> RunSummary:
+    summary = earlier or RunSummary(run_id=result.run_id, success=True)
+    summary.run_ids.append(result.run_id)
+    summary.success = summary.success and result.success
     for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+        if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+            observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
+            _note_outcome(summary, observation.metadata)
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             key = event.asset_key
             if key is not None:
                 summary.materialized.append(key.to_user_string())
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-            outcome = materialization.metadata.get(OUTCOME_METADATA_KEY)
-            if outcome is not None and outcome.value not in summary.outcomes:
-                summary.outcomes.append(str(outcome.value))
+            _note_outcome(summary, materialization.metadata)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
@@ -81,7 +91,17 @@ def _summarize(result: dg.ExecuteInProcessResult) -> RunSummary:
             error = event.event_specific_data.error  # type: ignore[union-attr]
             message = error.message.strip() if error else "failed"
             summary.failures[event.step_key] = "interrupted" if INTERRUPTED_ERROR in message else message
+            user_failure = getattr(event.event_specific_data, "user_failure_data", None)
+            if user_failure is not None:
+                _note_outcome(summary, user_failure.metadata)
     return summary
+
+
+def _note_outcome(summary: RunSummary, metadata: Mapping[str, Any]) -> None:
+    outcome = metadata.get(OUTCOME_METADATA_KEY)
+    text = str(getattr(outcome, "value", outcome)) if outcome is not None else None
+    if text and text not in summary.outcomes:
+        summary.outcomes.append(text)
 
 
 @contextlib.contextmanager
@@ -95,28 +115,46 @@ def _captured_output(log_path: Path | None) -> Iterator[None]:
         yield
 
 
+def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
+    """The selected extraction assets, then the selected dbt models: dbt runs even when a provider failed."""
+    extraction = sorted((key for key in keys if "dbt" not in graph.get(key).kinds), key=str)
+    models = sorted((key for key in keys if "dbt" in graph.get(key).kinds), key=str)
+    return extraction, models
+
+
 def run(selection: str | None = None, warehouse: Warehouse | None = None, verbose: bool = False) -> RunSummary:
-    """Materialize the selected assets (all by default) once, in this process, into the configured instance."""
+    """Materialize the selected assets (all by default) once, in this process, into the configured instance.
+
+    Extraction assets run first and dbt second, as two Dagster runs: within one run a failed provider would stop
+    every dbt model downstream of it, and one provider down must never stop the others.
+    """
     started = time.monotonic()
     warehouse = warehouse or Warehouse.from_env()
     info = prepare(warehouse)
     definitions = build_definitions()
     job = definitions.resolve_implicit_global_asset_job_def()
-    asset_selection = None
+    graph = definitions.resolve_asset_graph()
+    selected = set(graph.get_all_asset_keys())
     if selection:
-        asset_graph = definitions.resolve_asset_graph()
-        asset_selection = list(dg.AssetSelection.from_string(selection).resolve(asset_graph))
-        if not asset_selection:
+        selected = set(dg.AssetSelection.from_string(selection).resolve(graph))
+        if not selected:
             raise ConfigurationError(f"--select {selection!r} matches no asset: see `dagster asset list`")
     output_log = None if verbose else warehouse.settings.home / "logs" / "last-run.log"
+    summary: RunSummary | None = None
     with dg.DagsterInstance.get() as instance, _captured_output(output_log):
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=asset_selection,
-            run_config=None if verbose else QUIET_RUN_CONFIG,
-            raise_on_error=False,
-        )
-    summary = _summarize(result)
+        for phase in split_phases(graph, selected):
+            if not phase:
+                continue
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=phase,
+                run_config=None if verbose else QUIET_RUN_CONFIG,
+                raise_on_error=False,
+            )
+            summary = _summarize(result, summary)
+            if summary.interrupted:
+                break
+    assert summary is not None
     summary.output_log = output_log
     summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
     summary.elapsed_s = time.monotonic() - started

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from modelatlas.assets.genai_prices import GROUP as GENAI_PRICES_GROUP
+from modelatlas.pipelines.providers import PROVIDERS
 
 DEFAULT_GENAI_PRICES_CRON = "*/10 * * * *"
 
@@ -21,18 +22,28 @@ def source_job(group: str) -> dg.UnresolvedAssetJobDefinition:
     )
 
 
+def cron_for(env_prefix: str, default: str) -> str:
+    """A source's cadence: `MODELATLAS_<PREFIX>_CRON`, else its default."""
+    return os.environ.get(f"MODELATLAS_{env_prefix}_CRON", "").strip() or default
+
+
 def build_schedules() -> list[dg.ScheduleDefinition]:
     """One schedule per source; cadences come from `MODELATLAS_*_CRON` when the code location loads."""
-    cron = os.environ.get("MODELATLAS_GENAI_PRICES_CRON", "").strip() or DEFAULT_GENAI_PRICES_CRON
+    cadences = [(GENAI_PRICES_GROUP, cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON), "the genai-prices registry")]
+    cadences += [
+        (spec.name, cron_for(spec.env_prefix, spec.default_cron), f"{spec.display_name}'s catalog")
+        for spec in PROVIDERS
+    ]
     return [
         dg.ScheduleDefinition(
-            name="genai_prices_schedule",
-            job=source_job(GENAI_PRICES_GROUP),
+            name=f"{group}_schedule",
+            job=source_job(group),
             cron_schedule=cron,
             execution_timezone="UTC",
             default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Reads the genai-prices registry ({cron}) and rebuilds the marts downstream of it.",
+            description=f"Reads {what} ({cron}) and rebuilds the dbt models downstream of it.",
         )
+        for group, cron, what in cadences
     ]
 
 
