@@ -30,7 +30,7 @@ EXIT_INTERRUPTED = 130
 def _cmd_run(args: argparse.Namespace) -> int:
     from modelatlas.runner import format_summary, run
 
-    summary = run(selection=args.select, verbose=args.verbose)
+    summary = run(selection=args.select, verbose=args.verbose, sample=args.sample)
     print(format_summary(summary))
     return run_exit_code(summary, strict=args.strict)
 
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="materialize every asset once (or a selection) and summarize")
     run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:genai_prices' or 'key:marts/*'")
+    run_parser.add_argument(
+        "--sample", action="store_true", help="run against the provider simulator, into modelatlas_sample"
+    )
     run_parser.add_argument("--strict", action="store_true", help="exit non-zero on any failure, unreachable too")
     run_parser.add_argument("-v", "--verbose", action="store_true", help="show dbt's and Dagster's step output")
     run_parser.set_defaults(handler=_cmd_run)

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,13 @@ from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
+from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
 
 log = logging.getLogger(__name__)
+SAMPLE_DATABASE = "modelatlas_sample"
 SUMMARY_SCHEMAS = ("raw\\_%", "marts")
 # execute_in_process prints every Dagster event by default; the summary reports failures itself.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -122,21 +125,65 @@ def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey],
     return extraction, models
 
 
-def run(selection: str | None = None, warehouse: Warehouse | None = None, verbose: bool = False) -> RunSummary:
+@contextlib.contextmanager
+def _environment(overrides: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
+    """The simulator serving every provider, the environment pointing at it, and the sample database."""
+    simulator = build_simulator(PROVIDERS).start()
+    overrides = {
+        **sample_environment(simulator, PROVIDERS),
+        "MODELATLAS_WAREHOUSE_DATABASE": SAMPLE_DATABASE,
+        # A Dagster instance of its own, so sample runs never enter the real assets' history.
+        "DAGSTER_HOME": str(warehouse.settings.home / "dagster-sample"),
+    }
+    try:
+        with _environment(overrides):
+            yield Warehouse(replace(warehouse.settings, database=SAMPLE_DATABASE))
+    finally:
+        simulator.stop()
+
+
+def run(
+    selection: str | None = None, warehouse: Warehouse | None = None, verbose: bool = False, sample: bool = False
+) -> RunSummary:
     """Materialize the selected assets (all by default) once, in this process, into the configured instance.
 
-    Extraction assets run first and dbt second, as two Dagster runs: within one run a failed provider would stop
-    every dbt model downstream of it, and one provider down must never stop the others.
+    With `sample`, every provider is served by the simulator and everything loads into `modelatlas_sample`.
     """
-    started = time.monotonic()
     warehouse = warehouse or Warehouse.from_env()
+    if not sample:
+        return _run(selection, warehouse, verbose)
+    with sample_mode(warehouse) as sample_warehouse:
+        summary = _run(selection, sample_warehouse, verbose)
+    summary.outcomes.insert(0, f"sample mode: simulated providers, database {SAMPLE_DATABASE}")
+    return summary
+
+
+def _run(selection: str | None, warehouse: Warehouse, verbose: bool) -> RunSummary:
+    """Extraction assets first, dbt second, as two Dagster runs: within one run a failed provider would stop every
+    dbt model downstream of it, and one provider down must never stop the others."""
+    started = time.monotonic()
     info = prepare(warehouse)
     definitions = build_definitions()
     job = definitions.resolve_implicit_global_asset_job_def()
     graph = definitions.resolve_asset_graph()
-    selected = set(graph.get_all_asset_keys())
+    materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
+    selected = materializable
     if selection:
-        selected = set(dg.AssetSelection.from_string(selection).resolve(graph))
+        selected = set(dg.AssetSelection.from_string(selection).resolve(graph)) & materializable
         if not selected:
             raise ConfigurationError(f"--select {selection!r} matches no asset: see `dagster asset list`")
     output_log = None if verbose else warehouse.settings.home / "logs" / "last-run.log"

@@ -25,6 +25,7 @@ class WarehouseSettings:
     port: int
     password: str | None
     dagster_database: str | None
+    database: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -67,6 +68,7 @@ def warehouse_settings(env: Mapping[str, str] | None = None) -> WarehouseSetting
         port=parse_port(env.get("MODELATLAS_WAREHOUSE_PORT"), DEFAULT_WAREHOUSE_PORT, "MODELATLAS_WAREHOUSE_PORT"),
         password=env.get("MODELATLAS_WAREHOUSE_PASSWORD") or None,
         dagster_database=env.get("MODELATLAS_DAGSTER_DATABASE") or None,
+        database=env.get("MODELATLAS_WAREHOUSE_DATABASE", "").strip() or None,
     )
 
 

@@ -10,7 +10,10 @@
   canonical_model_overrides seed, applied in int_models_unioned.
 #}
 {% macro canonical_model_id(model_id) -%}
-    regexp_replace(
+    case
+    -- A fine-tuned model (Mistral's and OpenAI's ft:base:org:id) is its own model: its id is kept whole.
+    when lower({{ model_id }}) like 'ft:%' then lower({{ model_id }})
+    else regexp_replace(
         regexp_replace(
             regexp_replace(
                 regexp_replace(
@@ -29,4 +32,5 @@
         ),
         '-+$', ''
     )
+    end
 {%- endmacro %}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from modelatlas.pipelines.catalog import ProviderSpec
+from modelatlas.pipelines.mistral import DEFAULT_BASE_URL as MISTRAL_BASE_URL
+from modelatlas.pipelines.mistral import mistral_source
 from modelatlas.pipelines.openai import DEFAULT_BASE_URL as OPENAI_BASE_URL
 from modelatlas.pipelines.openai import openai_source
 
@@ -16,6 +18,16 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_cron="*/5 * * * *",
         source=openai_source,
         description="OpenAI's model list (GET /v1/models): ids, owners, creation and shutdown dates.",
+    ),
+    ProviderSpec(
+        name="mistral",
+        display_name="Mistral",
+        key_env="MISTRAL_API_KEY",
+        key_required=True,
+        default_base_url=MISTRAL_BASE_URL,
+        default_cron="*/10 * * * *",
+        source=mistral_source,
+        description="Mistral's model cards (GET /v1/models): capabilities, context length, aliases, deprecations.",
     ),
 )
 

@@ -29,6 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             port=self.port or base.port,
             password=base.password,
             dagster_database=base.dagster_database,
+            database=base.database,
         )
 
     def warehouse(self) -> Warehouse:
@@ -51,4 +52,6 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def dlt_pipeline(self, name: str, dataset_name: str) -> dlt.Pipeline:
         """A dlt pipeline into `dataset_name`, its local state kept under MODELATLAS_HOME."""
         settings = self.settings()
-        return make_pipeline(name, dataset_name, self.connection().url(), settings.home / "dlt")
+        info = self.connection()
+        # dlt keeps local state per pipeline; one folder per database keeps sample and real state apart.
+        return make_pipeline(name, dataset_name, info.url(), settings.home / "dlt" / info.database)

@@ -37,11 +37,11 @@ class Warehouse:
     def connection(self) -> ConnectionInfo:
         """Where the warehouse database is (the server may not be running yet)."""
         if self.embedded is not None:
-            return ConnectionInfo.from_url(self.embedded.url(DEFAULT_DATABASE))
+            return ConnectionInfo.from_url(self.embedded.url(self.settings.database or DEFAULT_DATABASE))
         assert self.settings.url is not None
         info = ConnectionInfo.from_url(self.settings.url)
         register_secret(info.password)
-        return info
+        return info.with_database(self.settings.database) if self.settings.database else info
 
     def dagster_connection(self) -> ConnectionInfo:
         """Where the Dagster instance keeps runs and events."""

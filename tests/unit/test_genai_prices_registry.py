@@ -220,7 +220,7 @@ def test_invalid_json_falls_back_to_the_package(local_server: LocalServer, caplo
     with pytest.raises(SourceError, match="did not return JSON"):
         published_snapshot(url, timeout=2)
 
-    with caplog.at_level(logging.INFO, logger="modelatlas"):
+    with caplog.at_level(logging.DEBUG, logger="modelatlas"):
         snapshot = load_snapshot(url, timeout=2)
 
     assert snapshot.origin == "package"

@@ -1,0 +1,79 @@
+"""Whole runs with provider catalogs: sample mode, providers without keys, and a provider that is down."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelatlas.cli import run_exit_code
+from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.runner import SAMPLE_DATABASE, run
+from modelatlas.simulator.core import load_fixture
+from modelatlas.warehouse import Warehouse, read_only_query
+from tests.conftest import free_port
+
+# The fixture ids each provider's simulator serves, as its raw `id` column holds them.
+FIXTURE_ID_FIELDS = {"gemini": "name", "huggingface": "id"}
+
+
+def fixture_ids(provider: str) -> set[str]:
+    items = load_fixture(provider)
+    field = FIXTURE_ID_FIELDS.get(provider, "id")
+    return {str(item[field]).removeprefix("models/") for item in items}
+
+
+def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Warehouse) -> None:
+    summary = run(warehouse=warehouse, sample=True)
+    assert summary.success, summary.failures
+    assert summary.outcomes[0].startswith("sample mode")
+    sample = warehouse.connection().with_database(SAMPLE_DATABASE)
+    for spec in PROVIDERS:
+        _, rows = read_only_query(
+            sample, "select provider_model_id from marts.dim_models where provider = %s and is_available", [spec.name]
+        )
+        assert {row[0] for row in rows} == fixture_ids(spec.name), spec.name
+    _, real = read_only_query(
+        warehouse.connection(),
+        "select to_regclass('raw_openai.models') is null or (select count(*) = 0 from raw_openai.models)",
+    )
+    assert real == [(True,)], "sample data must not reach the real database"
+
+
+def test_without_keys_the_keyed_providers_are_skipped_and_the_registry_still_loads(warehouse: Warehouse) -> None:
+    summary = run(warehouse=warehouse)
+    assert summary.success, summary.failures
+    for spec in PROVIDERS:
+        if spec.key_required:
+            assert f"{spec.name}: skipped: {spec.key_env} is not set" in summary.outcomes
+    assert summary.row_counts["marts.mart_model_prices_current"] >= 1000
+    assert run_exit_code(summary, strict=True) == 0
+
+
+def test_an_unreachable_provider_fails_alone_and_dbt_still_builds(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-unreachable")
+    monkeypatch.setenv("MODELATLAS_OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    summary = run(warehouse=warehouse)
+    assert not summary.success
+    assert list(summary.failures) == ["openai_catalog"]
+    assert "unreachable" in summary.failures["openai_catalog"]
+    assert "marts/dim_models" in summary.materialized
+    assert "marts/mart_model_prices_current" in summary.materialized
+    assert any(outcome.startswith("openai: unreachable") for outcome in summary.outcomes)
+    assert run_exit_code(summary, strict=False) == 0
+    assert run_exit_code(summary, strict=True) == 1
+    assert "sk-test-openai-unreachable" not in json.dumps(summary.failures)
+
+
+def test_a_rejected_key_is_a_failure_that_exits_non_zero(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelatlas.simulator import build_simulator
+
+    with build_simulator([spec for spec in PROVIDERS if spec.name == "openai"]) as simulator:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-for-the-simulator")
+        monkeypatch.setenv("MODELATLAS_OPENAI_BASE_URL", simulator.root_url("openai") + "/v1")
+        summary = run(warehouse=warehouse, selection="group:openai")
+    assert "check OPENAI_API_KEY" in summary.failures["openai_catalog"]
+    assert "sk-wrong-key-for-the-simulator" not in summary.failures["openai_catalog"]
+    assert run_exit_code(summary, strict=False) == 1
