@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from modelatlas.pipelines.catalog import ProviderSpec
+from modelatlas.pipelines.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
+from modelatlas.pipelines.gemini import gemini_source
 from modelatlas.pipelines.mistral import DEFAULT_BASE_URL as MISTRAL_BASE_URL
 from modelatlas.pipelines.mistral import mistral_source
 from modelatlas.pipelines.openai import DEFAULT_BASE_URL as OPENAI_BASE_URL
@@ -18,6 +20,16 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_cron="*/5 * * * *",
         source=openai_source,
         description="OpenAI's model list (GET /v1/models): ids, owners, creation and shutdown dates.",
+    ),
+    ProviderSpec(
+        name="gemini",
+        display_name="Google Gemini",
+        key_env="GEMINI_API_KEY",
+        key_required=True,
+        default_base_url=GEMINI_BASE_URL,
+        default_cron="*/10 * * * *",
+        source=gemini_source,
+        description="Google Gemini's model list (GET /v1beta/models, every page): token limits, methods, thinking.",
     ),
     ProviderSpec(
         name="mistral",

@@ -108,7 +108,9 @@ class GeminiHandler(ProviderHandler):
             wanted = "models/" + request.path.removeprefix(prefix)
             model = next((item for item in self.models if item["name"] == wanted), None)
             if model is None:
-                return self.error(404, f"models/{request.path.removeprefix(prefix)} is not found for API version v1beta")
+                return self.error(
+                    404, f"models/{request.path.removeprefix(prefix)} is not found for API version v1beta"
+                )
             return SimResponse(200, model, self._headers())
         return self.not_found(request)
 
@@ -117,7 +119,7 @@ class GeminiHandler(ProviderHandler):
         try:
             size = int(size_param) if size_param else DEFAULT_PAGE_SIZE
         except ValueError:
-            return self.error(400, f'Invalid value at \'page_size\' (TYPE_INT32), "{size_param}"')
+            return self.error(400, f"Invalid value at 'page_size' (TYPE_INT32), \"{size_param}\"")
         if size < 0:
             return self.error(400, "page_size must not be negative.")
         size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
