@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from modelatlas.pipelines.anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
+from modelatlas.pipelines.anthropic import anthropic_source
 from modelatlas.pipelines.catalog import ProviderSpec
 from modelatlas.pipelines.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
 from modelatlas.pipelines.gemini import gemini_source
@@ -20,6 +22,16 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_cron="*/5 * * * *",
         source=openai_source,
         description="OpenAI's model list (GET /v1/models): ids, owners, creation and shutdown dates.",
+    ),
+    ProviderSpec(
+        name="anthropic",
+        display_name="Anthropic",
+        key_env="ANTHROPIC_API_KEY",
+        key_required=True,
+        default_base_url=ANTHROPIC_BASE_URL,
+        default_cron="*/10 * * * *",
+        source=anthropic_source,
+        description="Anthropic's Models API (GET /v1/models, every page): token limits and the capabilities tree.",
     ),
     ProviderSpec(
         name="gemini",

@@ -1,4 +1,4 @@
-"""Anthropic's Models API: `x-api-key` + `anthropic-version` auth, cursor pages, Anthropic's error and rate-limit shapes."""
+"""Anthropic's Models API: `x-api-key` auth, cursor pages, and Anthropic's error and rate-limit shapes."""
 
 from __future__ import annotations
 

@@ -31,7 +31,9 @@ def anthropic_client(api_key: str, base_url: str = DEFAULT_BASE_URL, policy: Ret
 def check_page_size(page_size: int) -> int:
     """`page_size` when Anthropic accepts it as `limit` (1 to 1000), else a ConfigurationError."""
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ConfigurationError(f"Anthropic: page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+        raise ConfigurationError(
+            f"Anthropic: page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
+        )
     return page_size
 
 
@@ -59,9 +61,7 @@ def next_cursor(body: Mapping[str, Any], seen: set[str]) -> str | None:
     return last_id
 
 
-def fetch_models(
-    client: ApiClient, stats: FetchStats, page_size: int = DEFAULT_PAGE_SIZE
-) -> Iterator[dict[str, Any]]:
+def fetch_models(client: ApiClient, stats: FetchStats, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
     """Every model object of every page, newest first, following `after_id=<last_id>` while `has_more`."""
     params: dict[str, Any] = {"limit": check_page_size(page_size)}
     seen: set[str] = set()

@@ -28,7 +28,7 @@ renamed as (
         null::boolean as supports_batch,
         false as open_weights,
         null::text as license,
-        created_at::date as release_date,
+        (created_at at time zone 'UTC')::date as release_date,
         shutdown_date::date as deprecation_date,
         null::text as replacement_model_id,
         region::text as region,
