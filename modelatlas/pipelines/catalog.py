@@ -126,7 +126,8 @@ def column_hints(**types: str) -> dict[str, Any]:
     for name, data_type in types.items():
         hints[name] = {"name": name, "data_type": data_type}
         if data_type == "decimal":
-            hints[name].update(precision=38, scale=12)
+            # Per-token prices reach 1e-10 USD: 18 decimals keep them exact (prices per million need 12).
+            hints[name].update(precision=38, scale=18)
     return hints
 
 

@@ -11,6 +11,8 @@ from modelatlas.pipelines.mistral import DEFAULT_BASE_URL as MISTRAL_BASE_URL
 from modelatlas.pipelines.mistral import mistral_source
 from modelatlas.pipelines.openai import DEFAULT_BASE_URL as OPENAI_BASE_URL
 from modelatlas.pipelines.openai import openai_source
+from modelatlas.pipelines.openrouter import DEFAULT_BASE_URL as OPENROUTER_BASE_URL
+from modelatlas.pipelines.openrouter import openrouter_source
 
 PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
@@ -52,6 +54,16 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_cron="*/10 * * * *",
         source=mistral_source,
         description="Mistral's model cards (GET /v1/models): capabilities, context length, aliases, deprecations.",
+    ),
+    ProviderSpec(
+        name="openrouter",
+        display_name="OpenRouter",
+        key_env="OPENROUTER_API_KEY",
+        key_required=False,
+        default_base_url=OPENROUTER_BASE_URL,
+        default_cron="*/10 * * * *",
+        source=openrouter_source,
+        description="OpenRouter's multi-provider catalog (GET /models, every page): unit prices, limits, modalities.",
     ),
 )
 

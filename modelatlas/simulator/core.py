@@ -50,10 +50,11 @@ class SimResponse:
 
 @dataclass
 class Fault:
-    """A misbehaviour injected into the next `count` requests to one provider."""
+    """A misbehaviour injected into `count` requests to one provider, after letting `skip` requests pass."""
 
     kind: FaultKind
     count: int = 1
+    skip: int = 0
     retry_after_s: float = 1.0
     delay_s: float = 0.0
     status: int = 503

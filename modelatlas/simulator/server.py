@@ -89,6 +89,9 @@ class Simulator:
             if not queue:
                 return None
             fault = queue[0]
+            if fault.skip > 0:
+                fault.skip -= 1
+                return None
             fault.count -= 1
             if fault.count <= 0:
                 queue.popleft()

@@ -63,7 +63,8 @@ def test_loads_every_model_with_the_key_in_the_header_only(
     assert KEY not in caplog.text
     _, rows = read_only_query(
         connection,
-        "select shutdown_date::text, region, payload->>'owned_by' from raw_openai_all.models where id = 'gpt-3.5-turbo'",
+        "select shutdown_date::text, region, payload->>'owned_by' from raw_openai_all.models "
+        "where id = 'gpt-3.5-turbo'",
     )
     assert rows == [("2026-09-28", "us", "openai")]
 
