@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from modelatlas.pipelines.providers import PROVIDERS
 from modelatlas.settings import warehouse_settings
+from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 
 # Settings a developer may have exported that would point tests at their real warehouse or providers.
@@ -40,13 +42,18 @@ def free_port() -> int:
 def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """MODELATLAS_HOME for the whole session: a fresh folder, a free port, no published-registry fetch."""
     home = tmp_path_factory.mktemp("modelatlas-home")
-    with pytest.MonkeyPatch.context() as patch:
+    # Providers whose key is optional always run: the simulator answers for them, never the internet.
+    keyless = [spec for spec in PROVIDERS if not spec.key_required]
+    with pytest.MonkeyPatch.context() as patch, build_simulator(keyless) as simulator:
         for name in _ISOLATED_VARIABLES:
             patch.delenv(name, raising=False)
         patch.setenv("MODELATLAS_HOME", str(home))
         patch.setenv("MODELATLAS_WAREHOUSE_PORT", str(free_port()))
         # The registry's published JSON cannot be reached from CI; the packaged data is what loads.
         patch.setenv("MODELATLAS_GENAI_PRICES_URL", "")
+        for name, value in sample_environment(simulator, keyless).items():
+            if name.endswith("_BASE_URL"):
+                patch.setenv(name, value)
         yield home
 
 

@@ -1,5 +1,6 @@
 """One Dagster asset per provider catalog: skipped without its key, failed with a clear reason, changes reported."""
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -53,7 +54,10 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
     def catalog(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
         settings = provider_settings(spec)
         stats = FetchStats()
-        source = spec.source(api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats)
+        options = spec.options(os.environ) if spec.options is not None else {}
+        source = spec.source(
+            api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats, **options
+        )
         pipeline = warehouse.dlt_pipeline(spec.name, spec.dataset_name)
         ensure_tables(pipeline, source)
         if settings.skip_reason is not None:

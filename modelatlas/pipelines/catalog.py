@@ -28,6 +28,8 @@ class ProviderSpec:
     source: Callable[..., DltSource]
     tables: tuple[str, ...] = ("models",)
     description: str = ""
+    # Extra source arguments read from the environment when a run starts (Hugging Face's organisations).
+    options: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
 
     @property
     def env_prefix(self) -> str:

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_TIMEOUT_S = 30.0
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+# The IETF RateLimit header Hugging Face sends: `"api";r=0;t=55` (t: seconds until the window resets).
+_RATELIMIT_RESET = re.compile(r";\s*t=(?P<seconds>\d+(?:\.\d+)?)\s*(?:;|$)")
 _GEMINI_DELAY = re.compile(r"^\s*(?P<seconds>\d+(?:\.\d+)?)s\s*$")
 
 
@@ -75,6 +77,9 @@ def retry_delay_s(response: httpx.Response, now: datetime | None = None) -> floa
             parsed = _http_date(header)
             if parsed is not None:
                 return max(0.0, (parsed - (now or datetime.now(UTC))).total_seconds())
+    ratelimit = _RATELIMIT_RESET.search(response.headers.get("ratelimit", ""))
+    if ratelimit is not None:
+        return float(ratelimit["seconds"])
     return _gemini_retry_delay(response)
 
 
@@ -91,7 +96,8 @@ def _gemini_retry_delay(response: httpx.Response) -> float | None:
         body = response.json()
     except (ValueError, json.JSONDecodeError):
         return None
-    details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details", []) if isinstance(error, dict) else []
     for detail in details if isinstance(details, list) else []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _GEMINI_DELAY.match(str(detail.get("retryDelay", "")))

@@ -7,6 +7,8 @@ from modelatlas.pipelines.anthropic import anthropic_source
 from modelatlas.pipelines.catalog import ProviderSpec
 from modelatlas.pipelines.gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
 from modelatlas.pipelines.gemini import gemini_source
+from modelatlas.pipelines.huggingface import DEFAULT_BASE_URL as HUGGINGFACE_BASE_URL
+from modelatlas.pipelines.huggingface import huggingface_options, huggingface_source
 from modelatlas.pipelines.mistral import DEFAULT_BASE_URL as MISTRAL_BASE_URL
 from modelatlas.pipelines.mistral import mistral_source
 from modelatlas.pipelines.openai import DEFAULT_BASE_URL as OPENAI_BASE_URL
@@ -64,6 +66,18 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_cron="*/10 * * * *",
         source=openrouter_source,
         description="OpenRouter's multi-provider catalog (GET /models, every page): unit prices, limits, modalities.",
+    ),
+    ProviderSpec(
+        name="huggingface",
+        display_name="Hugging Face",
+        key_env="HF_TOKEN",
+        key_required=False,
+        default_base_url=HUGGINGFACE_BASE_URL,
+        default_cron="*/10 * * * *",
+        source=huggingface_source,
+        tables=("models", "model_stats"),
+        options=huggingface_options,
+        description="Open-weight models of tracked Hugging Face organisations, with downloads and likes over time.",
     ),
 )
 

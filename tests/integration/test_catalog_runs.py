@@ -23,6 +23,20 @@ def fixture_ids(provider: str) -> set[str]:
     return {str(item[field]).removeprefix("models/") for item in items}
 
 
+# One model as each source names it, and the canonical id that must tie them together in dim_models.
+CANONICAL_PAIRS = [
+    ("claude-sonnet-4-5", {("anthropic", "claude-sonnet-4-5-20250929"), ("openrouter", "anthropic/claude-sonnet-4.5")}),
+    ("gpt-4o", {("openai", "gpt-4o"), ("openai", "gpt-4o-2024-08-06"), ("openrouter", "openai/gpt-4o")}),
+    ("gemini-2-5-pro", {("gemini", "gemini-2.5-pro"), ("openrouter", "google/gemini-2.5-pro")}),
+    ("mistral-large", {("mistral", "mistral-large-2411"), ("openrouter", "mistralai/mistral-large-2411")}),
+    (
+        "llama-3-3-70b-instruct",
+        {("huggingface", "meta-llama/Llama-3.3-70B-Instruct"), ("openrouter", "meta-llama/llama-3.3-70b-instruct")},
+    ),
+    ("deepseek-r1", {("huggingface", "deepseek-ai/DeepSeek-R1"), ("openrouter", "deepseek/deepseek-r1")}),
+]
+
+
 def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Warehouse) -> None:
     summary = run(warehouse=warehouse, sample=True)
     assert summary.success, summary.failures
@@ -33,11 +47,19 @@ def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Wareh
             sample, "select provider_model_id from marts.dim_models where provider = %s and is_available", [spec.name]
         )
         assert {row[0] for row in rows} == fixture_ids(spec.name), spec.name
-    _, real = read_only_query(
-        warehouse.connection(),
-        "select to_regclass('raw_openai.models') is null or (select count(*) = 0 from raw_openai.models)",
-    )
-    assert real == [(True,)], "sample data must not reach the real database"
+    for canonical_id, offerings in CANONICAL_PAIRS:
+        _, rows = read_only_query(
+            sample,
+            "select provider, provider_model_id from marts.dim_models where canonical_model_id = %s",
+            [canonical_id],
+        )
+        assert offerings <= set(rows), canonical_id
+    real = warehouse.connection()
+    for spec in PROVIDERS:
+        _, exists = read_only_query(real, "select to_regclass(%s) is not null", [f"{spec.dataset_name}.models"])
+        if exists[0][0]:
+            _, rows = read_only_query(real, f"select count(*) from {spec.dataset_name}.models where region = 'sample'")
+            assert rows == [(0,)], f"sample rows of {spec.name} reached the real database"
 
 
 def test_without_keys_the_keyed_providers_are_skipped_and_the_registry_still_loads(warehouse: Warehouse) -> None:
