@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: each model downstream of the raw asset it reads, tests as checks."""
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from modelatlas.resources import WarehouseResource
 from modelatlas.settings import DBT_PROJECT_DIR
 
+KEPT_DBT_INVOCATIONS = 5
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
@@ -30,6 +32,18 @@ def prepare_manifest(force: bool = False) -> None:
     """Build `target/manifest.json` with `dbt parse` when missing (or always with `force`)."""
     if force or not dbt_project.manifest_path.exists():
         dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+
+
+def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> list[Path]:
+    """Remove all but the newest `keep` per-invocation target folders; return what was removed.
+
+    dagster-dbt gives every `dbt build` its own folder under target/; on a 5-minute schedule they would pile up.
+    """
+    folders = sorted(target.glob("modelatlas_dbt_models-*"), key=lambda path: path.stat().st_mtime, reverse=True)
+    removed = folders[keep:]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
@@ -63,5 +77,6 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # DbtCliResource passes this process's environment to dbt; profiles.yml reads the connection from it.
         os.environ.update(warehouse.connection().dbt_env())
         yield from dbt.cli(["build"], context=context).stream()
+        prune_invocation_folders(dbt_project.project_dir / dbt_project.target_path)
 
     return modelatlas_dbt_models

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from modelatlas.assets.dbt import KEPT_DBT_INVOCATIONS
 from modelatlas.errors import ConfigurationError
 from modelatlas.runner import RunSummary, format_summary, run
 from modelatlas.settings import DBT_PROJECT_DIR
@@ -91,13 +92,21 @@ def test_no_secret_reaches_the_event_log_dbt_artifacts_or_dagster_yaml(
         warehouse.dagster_connection(), "select count(*) from event_logs where strpos(event, %s) > 0", [password]
     )
     assert rows == [(0,)]
-    for artifact in (DBT_PROJECT_DIR / "target").glob("*.json"):
-        assert password not in artifact.read_text(), artifact.name
+    artifacts = list((DBT_PROJECT_DIR / "target").rglob("*.json")) + list((DBT_PROJECT_DIR / "target").rglob("*.log"))
+    assert artifacts
+    for artifact in artifacts:
+        assert password not in artifact.read_text(errors="replace"), artifact.name
     dagster_yaml = Path(warehouse.settings.home) / "dagster" / "dagster.yaml"
     assert password not in dagster_yaml.read_text()
     assert "MODELATLAS_DAGSTER_PG_PASSWORD" in dagster_yaml.read_text()
-    run_results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())
+    # dagster-dbt gives each invocation its own target folder; the newest holds the last build's results.
+    latest = max((DBT_PROJECT_DIR / "target").rglob("run_results.json"), key=lambda path: path.stat().st_mtime)
+    run_results = json.loads(latest.read_text())
+    statuses = {result["unique_id"].split(".")[0]: result["status"] for result in run_results["results"]}
+    assert {"model", "test", "unit_test"} <= set(statuses)
     assert all(result["status"] in ("success", "pass") for result in run_results["results"])
+    # dagster-dbt writes one target folder per invocation; only the newest few are kept.
+    assert len(list((DBT_PROJECT_DIR / "target").glob("modelatlas_dbt_models-*"))) <= KEPT_DBT_INVOCATIONS
 
 
 def test_a_selection_runs_only_what_it_names(second_run: tuple[set, RunSummary], warehouse: Warehouse) -> None:  # type: ignore[type-arg]
