@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.sources import DltSource
+import dlt
+from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import ConfigurationError
 
@@ -149,3 +150,33 @@ def catalog_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> 
         removed=sorted(set(previous) - set(current)),
         changed=sorted(key for key in set(current) & set(previous) if current[key] != previous[key]),
     )
+
+
+def models_resource(
+    items: Callable[[], Iterable[Mapping[str, Any]]],
+    *,
+    identify: Callable[[Mapping[str, Any]], str],
+    extract: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    column_types: Mapping[str, str],
+    region: str,
+    stats: FetchStats,
+    volatile: Iterable[str] = (),
+) -> DltResource:
+    """The `models` resource every catalog source shares: `items()` fetched lazily, rows merged on the id."""
+    fetched_at = datetime.now(UTC)
+    volatile_fields = tuple(volatile)
+
+    @dlt.resource(name="models", primary_key="id", write_disposition="merge", columns=column_hints(**column_types))
+    def models() -> Iterator[dict[str, Any]]:
+        for item in items():
+            yield catalog_row(
+                identify(item),
+                item,
+                extract(item),
+                fetched_at=fetched_at,
+                region=region,
+                stats=stats,
+                volatile=volatile_fields,
+            )
+
+    return models

@@ -20,7 +20,7 @@ from modelatlas.pipelines.anthropic.client import (
     next_cursor,
     page_items,
 )
-from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import RetryPolicy
 
 __all__ = [
@@ -129,22 +129,19 @@ def anthropic_source(
 ) -> DltResource:
     """Anthropic's catalog as `raw_anthropic.models`, merged on the model id."""
     fetch_stats = stats if stats is not None else FetchStats()
-    fetched_at = datetime.now(UTC)
     check_page_size(page_size)
 
-    @dlt.resource(name="models", primary_key="id", write_disposition="merge", columns=column_hints(**COLUMN_TYPES))
-    def models() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[dict[str, Any]]:
         if not api_key:
             raise ConfigurationError("Anthropic: ANTHROPIC_API_KEY is not set")
         with anthropic_client(api_key, base_url, policy) as client:
-            for item in fetch_models(client, fetch_stats, page_size):
-                yield catalog_row(
-                    model_id(item),
-                    item,
-                    model_columns(item),
-                    fetched_at=fetched_at,
-                    region=region,
-                    stats=fetch_stats,
-                )
+            yield from fetch_models(client, fetch_stats, page_size)
 
-    return models
+    return models_resource(
+        items,
+        identify=model_id,
+        extract=model_columns,
+        column_types=COLUMN_TYPES,
+        region=region,
+        stats=fetch_stats,
+    )

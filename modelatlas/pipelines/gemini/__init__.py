@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -12,7 +11,7 @@ import httpx
 from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -184,26 +183,18 @@ def gemini_source(
 ) -> DltResource:
     """Gemini's catalog as `raw_gemini.models`, merged on the model id (the name without `models/`)."""
     fetch_stats = stats if stats is not None else FetchStats()
-    fetched_at = datetime.now(UTC)
 
-    @dlt.resource(
-        name="models",
-        primary_key="id",
-        write_disposition="merge",
-        columns=column_hints(**MODEL_COLUMN_TYPES),
-    )
-    def models() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[dict[str, Any]]:
         if not api_key:
             raise ConfigurationError("Gemini: GEMINI_API_KEY is not set")
         with gemini_client(api_key, base_url, policy) as client:
-            for item in fetch_models(client, fetch_stats, page_size):
-                yield catalog_row(
-                    model_id(item["name"]),
-                    item,
-                    model_columns(item),
-                    fetched_at=fetched_at,
-                    region=region,
-                    stats=fetch_stats,
-                )
+            yield from fetch_models(client, fetch_stats, page_size)
 
-    return models
+    return models_resource(
+        items,
+        identify=lambda item: model_id(item["name"]),
+        extract=model_columns,
+        column_types=MODEL_COLUMN_TYPES,
+        region=region,
+        stats=fetch_stats,
+    )

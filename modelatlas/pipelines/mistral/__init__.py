@@ -10,7 +10,7 @@ import dlt
 from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
@@ -156,27 +156,19 @@ def mistral_source(
 ) -> DltResource:
     """Mistral's catalog as `raw_mistral.models`, merged on the model id."""
     fetch_stats = stats if stats is not None else FetchStats()
-    fetched_at = datetime.now(UTC)
 
-    @dlt.resource(
-        name="models",
-        primary_key="id",
-        write_disposition="merge",
-        columns=column_hints(**MODEL_COLUMN_TYPES),
-    )
-    def models() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[dict[str, Any]]:
         if not api_key:
             raise ConfigurationError("Mistral: MISTRAL_API_KEY is not set")
         with mistral_client(api_key, base_url, policy) as client:
-            for item in fetch_models(client, fetch_stats):
-                yield catalog_row(
-                    item["id"],
-                    item,
-                    model_columns(item),
-                    fetched_at=fetched_at,
-                    region=region,
-                    stats=fetch_stats,
-                    volatile=VOLATILE_FIELDS,
-                )
+            yield from fetch_models(client, fetch_stats)
 
-    return models
+    return models_resource(
+        items,
+        identify=lambda item: str(item["id"]),
+        extract=model_columns,
+        column_types=MODEL_COLUMN_TYPES,
+        region=region,
+        stats=fetch_stats,
+        volatile=VOLATILE_FIELDS,
+    )

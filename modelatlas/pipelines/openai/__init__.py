@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ import dlt
 from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -28,7 +28,7 @@ def openai_client(api_key: str, base_url: str = DEFAULT_BASE_URL, policy: RetryP
     )
 
 
-def model_columns(item: dict[str, Any]) -> dict[str, Any]:
+def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     """The columns ModelAtlas reads from one OpenAI model object."""
     created = item.get("created")
     shutdown = item.get("shutdown_date")
@@ -60,26 +60,18 @@ def openai_source(
 ) -> DltResource:
     """OpenAI's catalog as `raw_openai.models`, merged on the model id."""
     fetch_stats = stats if stats is not None else FetchStats()
-    fetched_at = datetime.now(UTC)
 
-    @dlt.resource(
-        name="models",
-        primary_key="id",
-        write_disposition="merge",
-        columns=column_hints(owned_by="text", created_at="timestamp", shutdown_date="date"),
-    )
-    def models() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[dict[str, Any]]:
         if not api_key:
             raise ConfigurationError("OpenAI: OPENAI_API_KEY is not set")
         with openai_client(api_key, base_url, policy) as client:
-            for item in fetch_models(client, fetch_stats):
-                yield catalog_row(
-                    str(item["id"]),
-                    item,
-                    model_columns(item),
-                    fetched_at=fetched_at,
-                    region=region,
-                    stats=fetch_stats,
-                )
+            yield from fetch_models(client, fetch_stats)
 
-    return models
+    return models_resource(
+        items,
+        identify=lambda item: str(item["id"]),
+        extract=model_columns,
+        column_types={"owned_by": "text", "created_at": "timestamp", "shutdown_date": "date"},
+        region=region,
+        stats=fetch_stats,
+    )

@@ -14,7 +14,7 @@ import dlt
 from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -192,27 +192,19 @@ def openrouter_source(
     """OpenRouter's catalog as `raw_openrouter.models`, merged on the model id; the key is optional."""
     limit = checked_page_size(page_size)  # a wrong setting fails here, before any request
     fetch_stats = stats if stats is not None else FetchStats()
-    fetched_at = datetime.now(UTC)
 
-    @dlt.resource(
-        name="models",
-        primary_key="id",
-        write_disposition="merge",
-        columns=column_hints(**COLUMN_TYPES),
-    )
-    def models() -> Iterator[dict[str, Any]]:
+    def items() -> Iterator[dict[str, Any]]:
         with openrouter_client(api_key, base_url, policy) as client:
-            for item in fetch_models(client, fetch_stats, limit, output_modalities):
-                yield catalog_row(
-                    str(item["id"]),
-                    item,
-                    model_columns(item),
-                    fetched_at=fetched_at,
-                    region=region,
-                    stats=fetch_stats,
-                )
+            yield from fetch_models(client, fetch_stats, limit, output_modalities)
 
-    return models
+    return models_resource(
+        items,
+        identify=lambda item: str(item["id"]),
+        extract=model_columns,
+        column_types=COLUMN_TYPES,
+        region=region,
+        stats=fetch_stats,
+    )
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
