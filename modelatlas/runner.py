@@ -211,7 +211,11 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool) -> RunSumma
 def _outcome(summary: RunSummary) -> str:
     if summary.success:
         return "succeeded"
-    return "INTERRUPTED (the next run completes any half-finished load)" if summary.interrupted else "FAILED"
+    if summary.interrupted:
+        return "INTERRUPTED (the next run completes any half-finished load)"
+    if summary.tolerated_failures_only:
+        return "completed; some hosts were unreachable (use --strict to fail on them)"
+    return "FAILED"
 
 
 def format_summary(summary: RunSummary) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from modelatlas.cli import run_exit_code
 from modelatlas.pipelines.providers import PROVIDERS
-from modelatlas.runner import SAMPLE_DATABASE, run
+from modelatlas.runner import SAMPLE_DATABASE, format_summary, run
 from modelatlas.simulator.core import load_fixture
 from modelatlas.warehouse import Warehouse, read_only_query
 from tests.conftest import free_port
@@ -87,6 +87,7 @@ def test_an_unreachable_provider_fails_alone_and_dbt_still_builds(
     assert run_exit_code(summary, strict=False) == 0
     assert run_exit_code(summary, strict=True) == 1
     assert "sk-test-openai-unreachable" not in json.dumps(summary.failures)
+    assert "completed; some hosts were unreachable" in format_summary(summary)
 
 
 def test_a_rejected_key_is_a_failure_that_exits_non_zero(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,5 +98,6 @@ def test_a_rejected_key_is_a_failure_that_exits_non_zero(warehouse: Warehouse, m
         monkeypatch.setenv("MODELATLAS_OPENAI_BASE_URL", simulator.root_url("openai") + "/v1")
         summary = run(warehouse=warehouse, selection="group:openai")
     assert "check OPENAI_API_KEY" in summary.failures["openai_catalog"]
+    assert "FAILED" in format_summary(summary)
     assert "sk-wrong-key-for-the-simulator" not in summary.failures["openai_catalog"]
     assert run_exit_code(summary, strict=False) == 1
