@@ -6,11 +6,9 @@ import argparse
 import csv
 import logging
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
@@ -18,7 +16,7 @@ from dotenv import load_dotenv
 from modelatlas.errors import ModelAtlasError
 from modelatlas.logs import configure_logging
 from modelatlas.redaction import redact
-from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT, tool_path
 
 if TYPE_CHECKING:
     from modelatlas.runner import RunSummary
@@ -80,7 +78,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     prepare(Warehouse.from_env())
     # dagster dev re-parses the dbt project on every reload (DbtProject.prepare_if_dev).
-    command = [_venv_tool("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    command = [tool_path("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     command += ["-h", args.host, "-p", str(args.port)]
     log.info("starting the Dagster UI on http://%s:%s", args.host, args.port)
     # `dagster dev` still works as documented; Dagster nudges towards its separate `dg` tool on every start.
@@ -93,14 +91,9 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
 
     info = Warehouse.from_env().ensure_ready()
     env = {**os.environ, **info.dbt_env()}
-    command = [_venv_tool("dbt"), *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR)]
+    command = [tool_path("dbt"), *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR)]
     command += ["--profiles-dir", str(DBT_PROJECT_DIR)]
     return subprocess.call(command, env=env, cwd=DBT_PROJECT_DIR)
-
-
-def _venv_tool(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,12 @@ class WarehouseSettings:
     def embedded(self) -> bool:
         """True when ModelAtlas runs its own PostgreSQL server."""
         return self.url is None
+
+
+def tool_path(name: str) -> str:
+    """A command installed beside this Python (an unactivated virtualenv works too), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 def modelatlas_home(env: Mapping[str, str] | None = None) -> Path:

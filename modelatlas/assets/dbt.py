@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,21 +10,15 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from modelatlas.resources import WarehouseResource
-from modelatlas.settings import DBT_PROJECT_DIR
+from modelatlas.settings import DBT_PROJECT_DIR, tool_path
 
 KEPT_DBT_INVOCATIONS = 5
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def dbt_executable() -> str:
-    """The dbt installed beside this Python, so an unactivated virtualenv works too."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
-
-
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource for this project."""
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=tool_path("dbt"))
 
 
 def prepare_manifest(force: bool = False) -> None:

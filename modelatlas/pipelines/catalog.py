@@ -14,6 +14,7 @@ import dlt
 from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import ConfigurationError
+from modelatlas.pipelines.loading import column_hints as dlt_column_hints
 
 
 @dataclass(frozen=True)
@@ -126,12 +127,8 @@ CATALOG_COLUMNS: dict[str, dict[str, Any]] = {
 def column_hints(**types: str) -> dict[str, Any]:
     """dlt column hints: the catalog columns plus `name=data_type` pairs, a fresh dict per column."""
     hints = {name: {"name": name, **hint} for name, hint in CATALOG_COLUMNS.items()}
-    for name, data_type in types.items():
-        hints[name] = {"name": name, "data_type": data_type}
-        if data_type == "decimal":
-            # Per-token prices reach 1e-10 USD: 18 decimals keep them exact (prices per million need 12).
-            hints[name].update(precision=38, scale=18)
-    return hints
+    # Per-token prices reach 1e-10 USD: 18 decimals keep them exact (prices per million need 12).
+    return hints | dlt_column_hints(types, decimal_scale=18)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
@@ -35,6 +37,16 @@ class LoadSummary:
     load_id: str | None
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+
+def column_hints(types: Mapping[str, str], decimal_scale: int) -> dict[str, Any]:
+    """dlt column hints for `{name: data_type}`, a fresh dict per column: dlt fills each in place."""
+    hints: dict[str, Any] = {}
+    for name, data_type in types.items():
+        hints[name] = {"name": name, "data_type": data_type}
+        if data_type == "decimal":
+            hints[name].update(precision=38, scale=decimal_scale)
+    return hints
 
 
 def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:

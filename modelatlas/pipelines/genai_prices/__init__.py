@@ -16,6 +16,7 @@ from modelatlas.pipelines.genai_prices.registry import (
     RegistrySnapshot,
     load_snapshot,
 )
+from modelatlas.pipelines.loading import column_hints
 
 __all__ = ["DATASET_NAME", "RegistrySnapshot", "genai_prices_source", "load_snapshot"]
 
@@ -23,13 +24,8 @@ DATASET_NAME = "raw_genai_prices"
 
 
 def _columns(**types: str) -> dict[str, Any]:
-    """Column hints, a fresh dict per column: dlt fills each in place, so they must not be shared."""
-    hints: dict[str, Any] = {}
-    for name, data_type in types.items():
-        hints[name] = {"name": name, "data_type": data_type}
-        if data_type == "decimal":
-            hints[name].update(precision=38, scale=12)
-    return hints
+    """Column hints; prices here are per million tokens, for which 12 decimals are exact."""
+    return column_hints(types, decimal_scale=12)
 
 
 _BATCH_COLUMNS = {"batch_id": "text", "source_origin": "text", "source_version": "text", "fetched_at": "timestamp"}
