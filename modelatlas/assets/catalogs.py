@@ -59,7 +59,9 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
             api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=stats, **options
         )
         pipeline = warehouse.dlt_pipeline(spec.name, spec.dataset_name)
-        ensure_tables(pipeline, source)
+        # Only before the first load: creating tables is a dlt run of its own, not to be repeated every cycle.
+        if not all(warehouse.table_exists(f"{spec.dataset_name}.{table}") for table in spec.tables):
+            ensure_tables(pipeline, source)
         if settings.skip_reason is not None:
             outcome = f"{spec.name}: {settings.skip_reason}"
             context.log.info(outcome)

@@ -40,13 +40,16 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """Connection details of a running warehouse (the embedded one is started if needed)."""
         return self.warehouse().ensure_ready()
 
+    def table_exists(self, table: str) -> bool:
+        """Whether `table` (schema.name) exists in the warehouse."""
+        _, exists = read_only_query(self.connection(), "select to_regclass(%s) is not null", [table])
+        return bool(exists and exists[0][0])
+
     def query_if_exists(self, table: str, query: str) -> list[tuple[Any, ...]]:
         """Rows of a read-only `query` over `table` (schema.name), or none when the table does not exist yet."""
-        info = self.connection()
-        _, exists = read_only_query(info, "select to_regclass(%s) is not null", [table])
-        if not exists or not exists[0][0]:
+        if not self.table_exists(table):
             return []
-        _, rows = read_only_query(info, query)
+        _, rows = read_only_query(self.connection(), query)
         return list(rows)
 
     def dlt_pipeline(self, name: str, dataset_name: str) -> dlt.Pipeline:
