@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -21,6 +20,7 @@ from modelatlas.pipelines.anthropic.client import (
     page_items,
 )
 from modelatlas.pipelines.catalog import FetchStats, models_resource
+from modelatlas.pipelines.coerce import as_iso_timestamp
 from modelatlas.pipelines.http import RetryPolicy
 
 __all__ = [
@@ -71,16 +71,6 @@ def capability_flags(tree: Any, prefix: str = "") -> dict[str, bool]:
     return flags
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -100,7 +90,7 @@ def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     display_name = item.get("display_name")
     return {
         "display_name": display_name if isinstance(display_name, str) else None,
-        "created_at": _timestamp(item.get("created_at")),
+        "created_at": as_iso_timestamp(item.get("created_at")),
         "max_input_tokens": _count(item.get("max_input_tokens")),
         "max_tokens": _count(item.get("max_tokens")),
         "capabilities": dict(capabilities) if isinstance(capabilities, Mapping) else None,

@@ -12,6 +12,7 @@ from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import FetchStats, models_resource
+from modelatlas.pipelines.coerce import as_nonempty_text, as_number
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -77,10 +78,6 @@ def model_id(name: str) -> str:
     return name.removeprefix(NAME_PREFIX)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _integer(value: Any) -> int | None:
     # bool is an int subclass; int64 fields arrive as JSON strings in Google's proto3 JSON mapping.
     if isinstance(value, bool):
@@ -94,12 +91,6 @@ def _integer(value: Any) -> int | None:
     return None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _methods(value: Any) -> list[str] | None:
     if not isinstance(value, list):
         return None
@@ -110,18 +101,18 @@ def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     """The columns ModelAtlas reads from one Gemini model object, typed; absent or malformed values are None."""
     thinking = item.get("thinking")
     return {
-        "name": _text(item.get("name")),
-        "base_model_id": _text(item.get("baseModelId")),
-        "version": _text(item.get("version")),
-        "display_name": _text(item.get("displayName")),
-        "description": _text(item.get("description")),
+        "name": as_nonempty_text(item.get("name")),
+        "base_model_id": as_nonempty_text(item.get("baseModelId")),
+        "version": as_nonempty_text(item.get("version")),
+        "display_name": as_nonempty_text(item.get("displayName")),
+        "description": as_nonempty_text(item.get("description")),
         "input_token_limit": _integer(item.get("inputTokenLimit")),
         "output_token_limit": _integer(item.get("outputTokenLimit")),
         "supported_generation_methods": _methods(item.get("supportedGenerationMethods")),
-        "temperature": _number(item.get("temperature")),
-        "top_p": _number(item.get("topP")),
+        "temperature": as_number(item.get("temperature")),
+        "top_p": as_number(item.get("topP")),
         "top_k": _integer(item.get("topK")),
-        "max_temperature": _number(item.get("maxTemperature")),
+        "max_temperature": as_number(item.get("maxTemperature")),
         "thinking": thinking if isinstance(thinking, bool) else None,
     }
 

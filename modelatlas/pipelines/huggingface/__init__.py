@@ -18,6 +18,7 @@ from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import FetchStats, catalog_row, column_hints
+from modelatlas.pipelines.coerce import as_integer, as_iso_timestamp, as_nonempty_text, as_number
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -199,28 +200,6 @@ def fetch_organization(
         target, params = following, None
 
 
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def gated_label(value: Any) -> str | None:
     """The gating mode as text: 'false' (open), 'auto' or 'manual' (approval), 'true' from older responses."""
     if isinstance(value, bool):
@@ -236,7 +215,7 @@ def license_of(card_data: Any) -> str | None:
     if isinstance(value, list):
         names = [str(name) for name in value if isinstance(name, str) and name]
         return ",".join(names) or None
-    return _text(value)
+    return as_nonempty_text(value)
 
 
 def model_id(item: Mapping[str, Any]) -> str:
@@ -251,16 +230,16 @@ def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     """The typed columns ModelAtlas reads from one Hub model object."""
     tags = item.get("tags")
     return {
-        "author": _text(item.get("author")),
-        "downloads": _integer(item.get("downloads")),
-        "likes": _integer(item.get("likes")),
-        "trending_score": _number(item.get("trendingScore")),
-        "pipeline_tag": _text(item.get("pipeline_tag")),
-        "library_name": _text(item.get("library_name")),
+        "author": as_nonempty_text(item.get("author")),
+        "downloads": as_integer(item.get("downloads")),
+        "likes": as_integer(item.get("likes")),
+        "trending_score": as_number(item.get("trendingScore")),
+        "pipeline_tag": as_nonempty_text(item.get("pipeline_tag")),
+        "library_name": as_nonempty_text(item.get("library_name")),
         "gated": gated_label(item.get("gated")),
         "license": license_of(item.get("cardData")),
-        "created_at": _timestamp(item.get("createdAt")),
-        "last_modified": _timestamp(item.get("lastModified")),
+        "created_at": as_iso_timestamp(item.get("createdAt")),
+        "last_modified": as_iso_timestamp(item.get("lastModified")),
         "tags": tags if isinstance(tags, list) else None,
     }
 

@@ -11,6 +11,7 @@ from dlt.sources import DltResource
 
 from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import FetchStats, models_resource
+from modelatlas.pipelines.coerce import as_integer, as_number
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
@@ -99,14 +100,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
     """The columns ModelAtlas reads from one Mistral model card (base or fine-tuned); wrong types become null."""
     capabilities = item.get("capabilities")
@@ -119,11 +112,11 @@ def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
         "name": _text(item.get("name")),
         "description": _text(item.get("description")),
         "capabilities": dict(capabilities) if isinstance(capabilities, Mapping) else None,
-        "max_context_length": _integer(item.get("max_context_length")),
+        "max_context_length": as_integer(item.get("max_context_length")),
         "aliases": [alias for alias in aliases if isinstance(alias, str)] if isinstance(aliases, list) else None,
         "deprecation": parse_timestamp(item.get("deprecation")),
         "deprecation_replacement_model": _text(item.get("deprecation_replacement_model")),
-        "default_model_temperature": _number(item.get("default_model_temperature")),
+        "default_model_temperature": as_number(item.get("default_model_temperature")),
         "type": _text(item.get("type")),
         "job": _text(item.get("job")),
         "root": _text(item.get("root")),
