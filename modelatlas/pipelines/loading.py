@@ -27,7 +27,23 @@ _DLT_DEFAULTS = {
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
     # Merge staging tables are emptied after each load instead of keeping a second copy of every row.
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
+    "DATA_WRITER__FILE_MAX_ITEMS": "100000",
 }
+# Arrow tables carry JSON as text under a `json` column hint; dlt warns that the hints differ on every load, while
+# PostgreSQL parsing the text into jsonb is exactly what is meant.
+_EXPECTED_DLT_WARNINGS = ("when merging arrow schema with dlt schema, several column hints were different",)
+
+
+class _ExpectedWarnings(logging.Filter):
+    """Drops dlt's warnings about differences ModelAtlas makes on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(expected in message for expected in _EXPECTED_DLT_WARNINGS)
+
+
+_EXPECTED_WARNINGS_FILTER = _ExpectedWarnings()
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,9 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
     """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
     for key, value in _DLT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    dlt_logger = logging.getLogger("dlt")
+    if _EXPECTED_WARNINGS_FILTER not in dlt_logger.filters:
+        dlt_logger.addFilter(_EXPECTED_WARNINGS_FILTER)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=name,
