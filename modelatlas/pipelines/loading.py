@@ -27,6 +27,9 @@ _DLT_DEFAULTS = {
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
     # Merge staging tables are emptied after each load instead of keeping a second copy of every row.
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    # Arrow tables get dlt's load id and row id columns too, so they fit tables that dict loads created.
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
 }
