@@ -1,0 +1,166 @@
+"""The benchmark's command line: run the measures against one fresh warehouse, print and write the results."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import BenchWarehouse, bench_warehouse
+from bench.results import MeasureResult, markdown_table, write_results
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+log = logging.getLogger("bench")
+
+
+def say(text: str) -> None:
+    """One line of the benchmark's own output on stdout (logs go to stderr)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions of one benchmark run."""
+
+    mode: str
+    load_rows: int
+    load_repeats: int
+    load_scales: tuple[int, ...]
+    cycle_factor: float
+    cycle_repeats: int
+    cycle_factors: tuple[float, ...]
+    history_days: int
+    query_scale: int
+    query_days: int
+    query_repeats: int
+    gate_rows: int
+    gate_repeats: int
+
+
+FULL = Plan(
+    mode="full",
+    load_rows=1_000_000,
+    load_repeats=3,
+    load_scales=(10_000, 100_000, 1_000_000),
+    cycle_factor=1,
+    cycle_repeats=3,
+    cycle_factors=(1, 10, 100),
+    history_days=30,
+    query_scale=10,
+    query_days=365,
+    query_repeats=30,
+    gate_rows=10_000,
+    gate_repeats=5,
+)
+QUICK = Plan(
+    mode="quick",
+    load_rows=50_000,
+    load_repeats=2,
+    load_scales=(5_000, 50_000),
+    cycle_factor=0.1,
+    cycle_repeats=1,
+    cycle_factors=(0.1, 0.3),
+    history_days=3,
+    query_scale=1,
+    query_days=30,
+    query_repeats=5,
+    gate_rows=10_000,
+    gate_repeats=2,
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's options."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description="ModelAtlas benchmark harness")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test of the harness (< 5 min)")
+    parser.add_argument("--only", default="", help="comma-separated measure numbers to run (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the scale generator")
+    parser.add_argument("--port", type=int, default=None, help="warehouse port (default: a free one)")
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default: bench/results)")
+    parser.add_argument("--stem", default=None, help="results file name stem (default: latest, quick: latest-quick)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary MODELATLAS_HOME")
+    return parser.parse_args(argv)
+
+
+def selected(only: str) -> set[int]:
+    """The measure numbers `--only` names; all seven when empty."""
+    if not only.strip():
+        return set(range(1, 8))
+    numbers = {int(part) for part in only.split(",") if part.strip()}
+    unknown = numbers - set(range(1, 8))
+    if unknown:
+        raise SystemExit(f"--only: no measure {sorted(unknown)} (measures are 1 to 7)")
+    return numbers
+
+
+def run_group(numbers: tuple[int, ...], title: str, action: Callable[[], list[MeasureResult]]) -> list[MeasureResult]:
+    """Run the measures one action produces; a failure becomes an error row instead of stopping the others."""
+    log.info("measure %s: %s", ",".join(map(str, numbers)), title)
+    started = datetime.now(UTC)
+    try:
+        results = action()
+    except Exception as exc:  # one broken measure must not hide the others' figures
+        traceback.print_exc()
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        return [MeasureResult(measure=number, title=title, error=message) for number in numbers]
+    elapsed = round((datetime.now(UTC) - started).total_seconds(), 1)
+    for result in results:
+        result.details.setdefault("elapsed_s", elapsed)
+        for check in result.checks:
+            target = f" (target {check.target.describe()}: {check.status})" if check.target else ""
+            say(f"[{result.measure}] {check.name}: {check.figure()}{target}")
+    return results
+
+
+Group = tuple[tuple[int, ...], str, Callable[[], list[MeasureResult]]]
+
+
+def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
+    """Every measure, as the actions that produce them, in running order."""
+    from bench.measures.cycle import CyclePair, measure_cycles
+    from bench.measures.load import LoadRun, measure_load
+    from bench.measures.scaling import measure_scaling
+
+    loads: dict[int, list[LoadRun]] = {}
+    cycles: dict[float, list[CyclePair]] = {}
+    return [
+        ((1,), "load path vs COPY", lambda: [measure_load(bench, plan.load_rows, plan.load_repeats, seed, loads)]),
+        (
+            (2, 3),
+            "full and unchanged cycles",
+            lambda: list(measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles)),
+        ),
+        (
+            (7,),
+            "scaling",
+            lambda: [
+                measure_scaling(bench, plan.load_scales, plan.cycle_factors, plan.load_repeats, seed, loads, cycles)
+            ],
+        ),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected measures and write the results; exit 0 unless the harness itself broke."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    plan = QUICK if args.quick else FULL
+    wanted = selected(args.only)
+    started = datetime.now(UTC)
+    results: list[MeasureResult] = []
+    with bench_warehouse(args.port, keep=args.keep) as bench:
+        for numbers, title, action in groups(plan, bench, args.seed):
+            if wanted & set(numbers):
+                results += [result for result in run_group(numbers, title, action) if result.measure in wanted]
+    table = markdown_table(results)
+    say("\n" + table)
+    stem = args.stem or ("latest" if plan.mode == "full" else "latest-quick")
+    json_path, md_path = write_results(results, args.out or RESULTS_DIR, plan.mode, started, stem)
+    say(f"\nresults: {json_path} and {md_path}")
+    return 0
