@@ -20,7 +20,7 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 run: $(SYNCED)
-	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict)
+	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict) $(if $(REBUILD),--rebuild)
 
 test: $(SYNCED)
 	$(BIN)/pytest

@@ -35,6 +35,7 @@ def main() -> int:
         "tolerated": summary.tolerated_failures_only,
         "failures": summary.failures,
         "materialized": len(summary.materialized),
+        "outcomes": summary.outcomes,
         "checks_passed": summary.checks_passed,
         "checks_failed": summary.checks_failed,
         "row_counts": summary.row_counts,

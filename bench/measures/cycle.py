@@ -54,9 +54,8 @@ def run_cycle(bench: BenchWarehouse, env: dict[str, str], database: str) -> Cycl
         **bench.env(),
         **env,
         "MODELATLAS_WAREHOUSE_DATABASE": database,
-        # One Dagster instance for every cycle, as a long-running deployment has.
-        "MODELATLAS_DAGSTER_DATABASE": "bench_dagster",
-        "DAGSTER_HOME": str(bench.home / "dagster"),
+        # A fresh warehouse database is a fresh deployment: its own Dagster instance (`<database>_dagster`).
+        "DAGSTER_HOME": str(bench.home / "dagster" / database),
     }
     command = [sys.executable, "-m", "bench.cycle_child"]
     if profile := os.environ.get("BENCH_CYCLE_PROFILE"):
