@@ -3,7 +3,10 @@
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Mapping
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +35,24 @@ PARSED_ENV = ("MODELATLAS_DBT_HOST", "MODELATLAS_DBT_PORT", "MODELATLAS_DBT_USER
 PARSE_STAMP = "modelatlas-parse.stamp"
 
 
+class ModelAtlasDbtCliResource(DbtCliResource):
+    """dagster-dbt's CLI resource, knowing the dbt version without starting `dbt --version` every invocation."""
+
+    @cached_property
+    def _cli_version(self) -> Any:
+        # The dbt beside this interpreter is the dbt-core package installed here: read its version instead of
+        # paying a second dbt start (seconds) on every cycle. Any other executable is asked as usual.
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            from packaging import version
+
+            return version.parse(installed_version("dbt-core"))
+        return super()._cli_version
+
+
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource for this project."""
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=tool_path("dbt"))
+    # The pydantic plugin types project_dir as the field (str); dagster-dbt accepts a DbtProject there too.
+    return ModelAtlasDbtCliResource(project_dir=dbt_project, dbt_executable=tool_path("dbt"))  # type: ignore[arg-type]
 
 
 def parse_stamp(project_dir: Path, env: Mapping[str, str]) -> str:
