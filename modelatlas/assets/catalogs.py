@@ -53,6 +53,8 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
             for table, key in keys.items()
         ],
         check_specs=gate_check_specs(keys, suites),
+        # Subsettable so that a skipped provider (no key) may end without a gate result: nothing was validated.
+        can_subset=True,
         description=spec.description,
     )
     def catalog(
@@ -77,14 +79,15 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         started = time.monotonic()
         previous = previous_hashes(warehouse, spec)
         try:
-            gate = quality.load(pipeline, source, suites, warehouse.connection(), run_id=context.run_id)
+            gate = quality.load(pipeline, source, suites, warehouse.connection(), run_id=context.run.run_id)
         except SourceError as exc:
             kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
             raise dg.Failure(
                 description=str(exc),
                 metadata={OUTCOME_METADATA_KEY: f"{spec.name}: {kind}: {exc}", "pages_fetched": stats.pages},
             ) from None
-        yield from check_results(gate, keys)
+        selected = context.selected_asset_keys
+        yield from (result for result in check_results(gate, keys) if result.asset_key in selected)
         if gate.blocked:
             raise blocked_failure(spec.name, gate, OUTCOME_METADATA_KEY)
         row_counts = gate.summary.row_counts if gate.summary is not None else {}
@@ -114,7 +117,8 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                     "removed": _id_list(changes.removed),
                     OUTCOME_METADATA_KEY: outcome,
                 }
-            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+            if key in selected:
+                yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     return catalog
 

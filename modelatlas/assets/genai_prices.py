@@ -67,7 +67,7 @@ def genai_prices_registry(
         context.log.info(f"genai-prices: using the packaged data ({snapshot.fallback_reason})")
     pipeline = warehouse.dlt_pipeline("genai_prices", DATASET_NAME)
     gate = quality.load(
-        pipeline, genai_prices_source(snapshot=snapshot), SUITES, warehouse.connection(), context.run_id
+        pipeline, genai_prices_source(snapshot=snapshot), SUITES, warehouse.connection(), context.run.run_id
     )
     yield from check_results(gate, ASSET_KEYS)
     if gate.blocked:

@@ -145,10 +145,18 @@ def _row_at(rows: Rows, position: int) -> Mapping[str, Any]:
     return rows[position]
 
 
-def quarantine_rows(table: ExtractedTable, verdict: Verdict) -> list[tuple[str | None, Mapping[str, Any], list[str]]]:
-    """(key, payload, failed expectations) of every row that failed a row-level expectation."""
+def quarantine_rows(
+    table: ExtractedTable, verdict: Verdict, everything_with: list[str] | None = None
+) -> list[tuple[str | None, Mapping[str, Any], list[str]]]:
+    """(key, payload, failed expectations) of every row that failed a row-level expectation.
+
+    With `everything_with` (the reasons a batch was blocked), every row of the table, those reasons first.
+    """
+    failures = verdict.row_failures()
+    if everything_with is not None:
+        failures = {position: [*everything_with, *failures.get(position, [])] for position in range(len(table))}
     entries = []
-    for position, failed in sorted(verdict.row_failures().items()):
+    for position, failed in sorted(failures.items()):
         row = _row_at(table.rows, position)
         key = "/".join(str(row.get(name)) for name in verdict.suite.key) if verdict.suite.key else None
         entries.append((key, row, failed))
@@ -199,9 +207,11 @@ def gated_load(
         if suite is None:
             continue
         base = store.baseline(info, pipeline.dataset_name, suite) if suite.guard_shrink or suite.jump_columns else None
-        verdict = validate_batch(suite, table.rows, base or Baseline(), settings)
-        result.verdicts[name] = verdict
-        quarantined[name] = quarantine_rows(table, verdict)
+        result.verdicts[name] = validate_batch(suite, table.rows, base or Baseline(), settings)
+    reasons = [f"batch blocked: {entity}: {r}" for entity, v in result.verdicts.items() for r in v.block_reasons]
+    for name, verdict in result.verdicts.items():
+        # A blocked batch is kept aside whole, each row with the reason, so nothing extracted is lost.
+        quarantined[name] = quarantine_rows(tables[name], verdict, everything_with=reasons if reasons else None)
         result.quarantined[name] = len(quarantined[name])
         result.samples[name] = quarantined[name][: settings.sample_rows]
     store.record(info, list(result.verdicts.values()), quarantined, batch_id=batch, run_id=run_id)

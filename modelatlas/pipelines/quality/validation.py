@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -165,12 +166,17 @@ def key_texts(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
     return parts.apply(lambda row: None if any(v is None for v in row) else "\x1f".join(str(v) for v in row), axis=1)
 
 
+def _is_list(value: Any) -> bool:
+    # Arrow list columns arrive from `to_pandas()` as numpy arrays, dict rows as lists.
+    return isinstance(value, list | tuple | np.ndarray)
+
+
 def _list_elements_known(values: pd.Series, known: frozenset[str]) -> pd.Series:
-    return values.map(lambda value: not isinstance(value, list) or all(str(v) in known for v in value))
+    return values.map(lambda value: not _is_list(value) or all(str(v) in known for v in value))
 
 
 def _holds_lists(values: pd.Series) -> bool:
-    return any(isinstance(value, list) for value in values)
+    return any(_is_list(value) for value in values)
 
 
 @dataclass
@@ -318,7 +324,7 @@ def price_jump_outcome(suite: Suite, frame: pd.DataFrame, baseline: Baseline, se
     compared = moved = 0
     examples: list[str] = []
     for position, key in enumerate(keys):
-        before = baseline.prices.get(tuple(key.split("\x1f"))) if key is not None else None
+        before = baseline.prices.get(tuple(key.split("\x1f"))) if isinstance(key, str) else None
         if not before:
             continue
         for column in suite.jump_columns:
