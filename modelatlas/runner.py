@@ -47,6 +47,8 @@ class RunSummary:
     outcomes: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
+    # Failed checks of WARN severity: rows the quality gate quarantined while the rest of the batch loaded.
+    checks_warned: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     output_log: Path | None = None
@@ -168,6 +170,8 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
             if evaluation.passed:
                 summary.checks_passed += 1
+            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                summary.checks_warned.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
             else:
                 summary.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
@@ -323,9 +327,11 @@ def format_summary(summary: RunSummary) -> str:
     lines = [
         f"ModelAtlas run {summary.run_id[:8]}: {_outcome(summary)} in {summary.elapsed_s:.1f} s",
         f"  assets materialized: {len(summary.materialized)}",
-        f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
+        f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed"
+        + (f", {len(summary.checks_warned)} warned" if summary.checks_warned else ""),
     ]
     lines += [f"    failed check {name}" for name in summary.checks_failed]
+    lines += [f"    warned check {name} (rows quarantined: see dq.quarantine)" for name in summary.checks_warned]
     lines += [f"  {outcome}" for outcome in summary.outcomes]
     lines += [f"  failed step {step}: {summary.failures.get(step, '')}" for step in summary.failed_steps]
     lines.append("  rows:")

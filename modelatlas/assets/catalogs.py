@@ -10,11 +10,13 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
 from modelatlas.errors import SourceError, SourceUnreachableError
 from modelatlas.pipelines.catalog import FetchStats, ProviderSpec, catalog_changes, provider_settings
-from modelatlas.pipelines.loading import ensure_tables, run_source
+from modelatlas.pipelines.loading import ensure_tables
 from modelatlas.pipelines.providers import PROVIDERS
-from modelatlas.resources import WarehouseResource
+from modelatlas.pipelines.quality.registry import suites_for
+from modelatlas.resources import QualityGateResource, WarehouseResource
 
 PREVIEW_LIMIT = 20
 
@@ -44,6 +46,7 @@ def _id_list(ids: list[str]) -> str:
 def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
     """The multi-asset that loads one provider's catalog tables."""
     keys = {table: dg.AssetKey([spec.dataset_name, table]) for table in spec.tables}
+    suites = suites_for(spec.name)
 
     @dg.multi_asset(
         name=f"{spec.name}_catalog",
@@ -58,9 +61,14 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
             )
             for table, key in keys.items()
         ],
+        check_specs=gate_check_specs(keys, suites),
+        # Subsettable so that a skipped provider (no key) may end without a gate result: nothing was validated.
+        can_subset=True,
         description=spec.description,
     )
-    def catalog(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+    def catalog(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, quality: QualityGateResource
+    ) -> Iterator[Any]:
         settings = provider_settings(spec)
         stats = FetchStats()
         options = spec.options(os.environ) if spec.options is not None else {}
@@ -80,21 +88,29 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         started = time.monotonic()
         previous = previous_hashes(warehouse, spec)
         try:
-            summary = run_source(pipeline, source)
+            gate = quality.load(pipeline, source, suites, warehouse.connection(), run_id=context.run.run_id)
         except SourceError as exc:
             kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
             raise dg.Failure(
                 description=str(exc),
                 metadata={OUTCOME_METADATA_KEY: f"{spec.name}: {kind}: {exc}", "pages_fetched": stats.pages},
             ) from None
+        selected = context.selected_asset_keys
+        yield from (result for result in check_results(gate, keys) if result.asset_key in selected)
+        if gate.blocked:
+            raise blocked_failure(spec.name, gate, OUTCOME_METADATA_KEY)
+        row_counts = gate.summary.row_counts if gate.summary is not None else {}
         changes = catalog_changes(previous, stats.content_hashes)
         outcome = (
             f"{spec.name}: {len(stats.ids)} models ({len(changes.added)} added, {len(changes.removed)} removed, "
             f"{len(changes.changed)} changed) from {settings.base_url} [{settings.region}]"
         )
+        if quarantined := sum(gate.quarantined.values()):
+            outcome += f"; {quarantined} rows quarantined (see dq.quarantine)"
         for table, key in keys.items():
             metadata: dict[str, Any] = {
-                "dagster/row_count": summary.row_counts.get(table, 0),
+                "dagster/row_count": row_counts.get(table, 0),
+                "rows_quarantined": gate.quarantined.get(table, 0),
                 "pages_fetched": stats.pages,
                 "requests": stats.requests,
                 "elapsed_s": round(time.monotonic() - started, 2),
@@ -112,7 +128,8 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                 }
             # Only the catalog itself is versioned: other tables (observations over time) change at every fetch.
             version = catalog_data_version(stats.content_hashes, settings.region) if table == "models" else None
-            yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)
+            if key in selected:
+                yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)
 
     return catalog
 

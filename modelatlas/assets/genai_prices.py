@@ -8,10 +8,11 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
 from modelatlas.pipelines.genai_prices import DATASET_NAME, genai_prices_source, load_snapshot
 from modelatlas.pipelines.genai_prices.registry import DEFAULT_TIMEOUT_S, PUBLISHED_URL
-from modelatlas.pipelines.loading import run_source
-from modelatlas.resources import WarehouseResource
+from modelatlas.pipelines.quality.registry import suites_for
+from modelatlas.resources import QualityGateResource, WarehouseResource
 from modelatlas.settings import parse_seconds
 
 GROUP = "genai_prices"
@@ -22,6 +23,7 @@ TABLE_DESCRIPTIONS = {
     "loads": "One row per registry read: published JSON or packaged data, its version and what it held.",
 }
 ASSET_KEYS = {table: dg.AssetKey([DATASET_NAME, table]) for table in TABLE_DESCRIPTIONS}
+SUITES = suites_for("genai_prices")
 
 
 def registry_url() -> str | None:
@@ -52,18 +54,26 @@ def price_preview(rows: list[dict[str, Any]]) -> str:
         )
         for table, key in ASSET_KEYS.items()
     ],
+    check_specs=gate_check_specs(ASSET_KEYS, SUITES),
     description="Loads pydantic's genai-prices registry: the published JSON when reachable, else the package's data.",
 )
 def genai_prices_registry(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult[Any]]:
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, quality: QualityGateResource
+) -> Iterator[Any]:
     """Read the registry once and merge it into `raw_genai_prices`."""
     timeout = parse_seconds(os.environ.get("MODELATLAS_GENAI_PRICES_TIMEOUT"), DEFAULT_TIMEOUT_S)
     snapshot = load_snapshot(registry_url(), timeout)
     if snapshot.fallback_reason:
         context.log.info(f"genai-prices: using the packaged data ({snapshot.fallback_reason})")
     pipeline = warehouse.dlt_pipeline("genai_prices", DATASET_NAME)
-    summary = run_source(pipeline, genai_prices_source(snapshot=snapshot))
+    gate = quality.load(
+        pipeline, genai_prices_source(snapshot=snapshot), SUITES, warehouse.connection(), context.run.run_id
+    )
+    yield from check_results(gate, ASSET_KEYS)
+    if gate.blocked:
+        raise blocked_failure("genai-prices", gate, OUTCOME_METADATA_KEY)
+    assert gate.summary is not None
+    summary = gate.summary
     sample = list(islice(genai_prices_source(snapshot=snapshot).resources["prices"], 5))
     common: dict[str, Any] = {
         "source_origin": snapshot.origin,
@@ -76,7 +86,11 @@ def genai_prices_registry(
     if snapshot.fallback_reason:
         outcome += f" (published JSON not used: {snapshot.fallback_reason.removeprefix('genai-prices: ')})"
     for table, key in ASSET_KEYS.items():
-        metadata = {**common, "dagster/row_count": summary.row_counts.get(table, 0)}
+        metadata = {
+            **common,
+            "dagster/row_count": summary.row_counts.get(table, 0),
+            "rows_quarantined": gate.quarantined.get(table, 0),
+        }
         if table == "loads":
             metadata[OUTCOME_METADATA_KEY] = outcome
         if table == "prices":

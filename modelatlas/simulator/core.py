@@ -9,7 +9,9 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-FaultKind = Literal["rate_limit", "server_error", "slow", "truncated", "unknown_field", "missing_field", "status"]
+FaultKind = Literal[
+    "rate_limit", "server_error", "slow", "truncated", "unknown_field", "missing_field", "status", "page_vanishes"
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,11 @@ class SimResponse:
 
 @dataclass
 class Fault:
-    """A misbehaviour injected into `count` requests to one provider, after letting `skip` requests pass."""
+    """A misbehaviour injected into `count` requests to one provider, after letting `skip` requests pass.
+
+    `page_vanishes` answers with an empty page that says it is the last: with `skip=1` the second page vanishes and
+    pagination ends early, so the catalog comes back shrunken (Anthropic's 47 models at 20 a page: 20 are left).
+    """
 
     kind: FaultKind
     count: int = 1
@@ -111,6 +117,23 @@ class ProviderHandler:
         if isinstance(body, dict) and isinstance(body.get(self.items_key), list):
             return {**body, self.items_key: [change(dict(item)) for item in body[self.items_key]]}
         return body
+
+    def vanished_page(self, response: SimResponse) -> SimResponse:
+        """`response` as an empty last page: no items, and every provider's next-page marker removed."""
+        body = response.body
+        if isinstance(body, list):
+            body = []
+        elif isinstance(body, dict):
+            body = dict(body)
+            if self.items_key is not None and isinstance(body.get(self.items_key), list):
+                body[self.items_key] = []
+            body.pop("nextPageToken", None)  # Gemini
+            if "has_more" in body:  # Anthropic
+                body.update(has_more=False, first_id=None, last_id=None)
+            if isinstance(body.get("links"), dict):  # OpenRouter
+                body["links"] = {**body["links"], "next": None}
+        headers = {key: value for key, value in response.headers.items() if key.lower() != "link"}  # Hugging Face
+        return SimResponse(response.status, body, headers)
 
 
 def _seconds(value: float) -> str:

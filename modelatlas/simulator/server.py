@@ -137,6 +137,8 @@ def _apply(fault: Fault, handler: ProviderHandler, request: SimRequest) -> SimRe
     if fault.kind == "truncated":
         body = response.encoded()
         return SimResponse(response.status, body[: max(1, len(body) // 2)], response.headers)
+    if fault.kind == "page_vanishes":
+        return handler.vanished_page(response)
     if fault.kind == "unknown_field":
         response.body = handler.map_items(response.body, lambda item: {**item, fault.field_name: {"new": True}})
     elif fault.kind == "missing_field":

@@ -65,6 +65,19 @@ def test_schedules_and_sensors(definitions: dg.Definitions, monkeypatch: pytest.
     assert build_definitions().resolve_schedule_def("genai_prices_schedule").cron_schedule == "0 * * * *"
 
 
+def test_every_raw_table_has_a_blocking_quality_gate_and_a_freshness_policy(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    raw = {key for key in graph.get_all_asset_keys() if key.path[0].startswith("raw_")}
+    assert len(raw) == 11
+    gates = {key.asset_key for key in graph.asset_check_keys if key.name == "quality_gate"}
+    assert gates == raw
+    for key in raw:
+        assert graph.get(key).freshness_policy is not None, key
+        [spec] = [s for s in graph.get(key).check_keys if s.name == "quality_gate"]
+        assert graph.get_check_spec(spec).blocking
+    assert definitions.resolve_sensor_def("source_freshness").description
+
+
 def test_dagster_validates_the_workspace(tmp_path: Path) -> None:
     dagster = Path(sys.executable).parent / "dagster"
     completed = subprocess.run(

@@ -1,0 +1,8 @@
+"""Data quality gates: suites per raw entity, validated with Great Expectations before a batch reaches raw."""
+
+from __future__ import annotations
+
+from modelatlas.pipelines.quality.suite import RowCheck, Suite, catalog_suite
+from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Outcome, Verdict, validate_batch
+
+__all__ = ["Baseline", "GateSettings", "Outcome", "RowCheck", "Suite", "Verdict", "catalog_suite", "validate_batch"]

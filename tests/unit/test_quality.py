@@ -1,0 +1,213 @@
+"""The quality suites and verdicts on crafted batches: exactly the bad rows fail, the batch guards block."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from modelatlas.errors import ConfigurationError
+from modelatlas.pipelines.catalog import FetchStats, catalog_row
+from modelatlas.pipelines.genai_prices import genai_prices_source, load_snapshot
+from modelatlas.pipelines.genai_prices.expectations import KNOWN_COMPONENTS
+from modelatlas.pipelines.openrouter import model_columns
+from modelatlas.pipelines.quality import Baseline, GateSettings, validate_batch
+from modelatlas.pipelines.quality.gate import extract, passing_rows
+from modelatlas.pipelines.quality.registry import ALL_SUITES, suites_for
+from modelatlas.pipelines.quality.validation import gate_settings
+from modelatlas.settings import DBT_PROJECT_DIR
+from modelatlas.simulator.core import load_fixture
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+OPENROUTER = suites_for("openrouter")["models"]
+GENAI = suites_for("genai_prices")
+
+
+def openrouter_rows() -> list[dict[str, Any]]:
+    stats = FetchStats()
+    return [
+        catalog_row(item["id"], item, model_columns(item), fetched_at=NOW, region="global", stats=stats)
+        for item in load_fixture("openrouter")
+    ]
+
+
+@pytest.fixture(scope="module")
+def registry_tables() -> dict[str, list[dict[str, Any]]]:
+    tables = extract(genai_prices_source(snapshot=load_snapshot(None, 1)))
+    return {name: list(table.rows) for name, table in tables.items()}  # type: ignore[arg-type]
+
+
+def failing(rows: list[dict[str, Any]], **kwargs: Any) -> dict[int, list[str]]:
+    return validate_batch(OPENROUTER, rows, now=NOW, **kwargs).row_failures()
+
+
+def test_the_fixture_catalog_passes_every_expectation() -> None:
+    verdict = validate_batch(OPENROUTER, openrouter_rows(), now=NOW)
+    assert verdict.failed == []
+    assert not verdict.blocked
+    assert verdict.row_count == len(load_fixture("openrouter"))
+    assert len(verdict.outcomes) > 20
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("id", None, "id is not null"),
+        ("price_prompt_usd_per_token", Decimal("-0.000001"), "price_prompt_usd_per_token is between 0 and 0.01"),
+        ("price_completion_usd_per_token", Decimal("0.5"), "price_completion_usd_per_token is between 0 and 0.01"),
+        ("price_input_cache_read_usd_per_token", Decimal("1"), "price_input_cache_read_usd_per_token is not above"),
+        ("context_length", 0, "context_length is between 1 and 100,000,000"),
+        ("max_completion_tokens", 10**9, "max_completion_tokens is between 1 and 10,000,000"),
+        ("created_at", NOW + timedelta(days=3), "created_at is not in the future"),
+        ("input_modalities", ["text", "smell"], "input_modalities within {"),
+    ],
+)
+def test_one_bad_row_fails_exactly_its_expectation(column: str, value: Any, expected: str) -> None:
+    rows = openrouter_rows()
+    bad = next(i for i, row in enumerate(rows) if row["price_prompt_usd_per_token"])
+    rows[bad][column] = value
+    failures = failing(rows)
+    assert list(failures) == [bad]
+    assert any(description.startswith(expected) for description in failures[bad]), failures
+
+
+def test_duplicate_ids_are_all_quarantined_and_the_rest_passes() -> None:
+    rows = openrouter_rows()
+    rows.append(copy.deepcopy(rows[3]))
+    verdict = validate_batch(OPENROUTER, rows, now=NOW)
+    assert sorted(verdict.row_failures()) == [3, len(rows) - 1]
+    mask = verdict.passing_mask()
+    assert sum(mask) == len(rows) - 2
+    assert not verdict.blocked
+
+
+def test_an_arrow_batch_gets_the_same_verdict_as_dicts() -> None:
+    rows = openrouter_rows()
+    rows[5]["context_length"] = -4
+    rows[9]["id"] = rows[8]["id"]
+    plain = [{k: v for k, v in row.items() if k not in ("payload", "pricing")} for row in rows]
+    table = pa.Table.from_pylist(plain)
+    from_arrow = validate_batch(OPENROUTER, table, now=NOW)
+    from_dicts = validate_batch(OPENROUTER, plain, now=NOW)
+    assert from_arrow.row_failures() == from_dicts.row_failures()
+    assert sorted(from_arrow.row_failures()) == [5, 8, 9]
+    assert passing_rows(table, from_arrow.passing_mask()).num_rows == len(rows) - 3
+
+
+def test_a_catalog_that_shrank_by_more_than_the_share_is_blocked() -> None:
+    rows = openrouter_rows()
+    kept = rows[: len(rows) * 4 // 10]  # 60% gone
+    verdict = validate_batch(OPENROUTER, kept, Baseline(row_count=len(rows)), now=NOW)
+    assert verdict.blocked
+    assert "at most 50% may disappear" in verdict.block_reasons[0]
+    relaxed = validate_batch(OPENROUTER, kept, Baseline(row_count=len(rows)), GateSettings(max_shrink=0.7), now=NOW)
+    assert not relaxed.blocked
+    assert not validate_batch(OPENROUTER, rows[: len(rows) // 2 + 1], Baseline(len(rows)), now=NOW).blocked
+
+
+def test_an_empty_catalog_is_blocked_even_before_any_load() -> None:
+    verdict = validate_batch(OPENROUTER, [], now=NOW)
+    assert verdict.blocked
+    assert any("at least 1 rows" in reason for reason in verdict.block_reasons)
+
+
+def test_a_batch_that_lost_a_column_staging_reads_is_blocked() -> None:
+    rows = [{k: v for k, v in row.items() if k != "context_length"} for row in openrouter_rows()]
+    verdict = validate_batch(OPENROUTER, rows, now=NOW)
+    assert verdict.block_reasons == ["the batch has the column context_length (read by staging)"]
+
+
+def test_many_prices_moving_tenfold_block_the_batch_and_a_few_do_not() -> None:
+    rows = openrouter_rows()
+    current = {
+        (row["id"],): {"price_prompt_usd_per_token": float(row["price_prompt_usd_per_token"])}
+        for row in rows
+        if row["price_prompt_usd_per_token"]
+    }
+    baseline = Baseline(row_count=len(rows), prices=current)
+    priced = [i for i, row in enumerate(rows) if row["price_prompt_usd_per_token"]]
+    few, many = priced[:2], priced[: len(priced) // 2]
+    for i in few:
+        rows[i]["price_prompt_usd_per_token"] *= 10
+    assert not validate_batch(OPENROUTER, rows, baseline, now=NOW).blocked
+    for i in many[len(few) :]:
+        rows[i]["price_prompt_usd_per_token"] /= 12
+    verdict = validate_batch(OPENROUTER, rows, baseline, now=NOW)
+    assert verdict.blocked
+    jump = next(o for o in verdict.outcomes if o.expectation == "expect_price_jump_share_to_be_at_most")
+    assert jump.observed_value["moved"] == len(many)
+    assert jump.observed_value["compared"] == len(priced)
+
+
+def test_the_packaged_registry_fails_only_its_one_cache_read_above_input(
+    registry_tables: dict[str, list[dict[str, Any]]],
+) -> None:
+    for name, suite in GENAI.items():
+        verdict = validate_batch(suite, registry_tables[name])
+        assert not verdict.blocked, (name, verdict.block_reasons)
+        failures = verdict.row_failures()
+        if name != "prices":
+            assert failures == {}, name
+            continue
+        [(position, reasons)] = failures.items()
+        row = registry_tables[name][position]
+        assert row["component"] == "cache_read"
+        assert reasons == ["a cache_read price is not above the input price of the same model and condition"]
+
+
+def test_registry_tiers_that_do_not_increase_and_unknown_components_are_caught(
+    registry_tables: dict[str, list[dict[str, Any]]],
+) -> None:
+    prices = copy.deepcopy(registry_tables["prices"])
+    tiered = [i for i, row in enumerate(prices) if row["above_input_tokens"] is not None]
+    second = next(i for i in tiered if i - 1 in tiered and prices[i - 1]["component"] == prices[i]["component"])
+    prices[second]["above_input_tokens"] = prices[second - 1]["above_input_tokens"]
+    prices[0]["component"] = "telepathy"
+    failures = validate_batch(GENAI["prices"], prices).row_failures()
+    assert any("tier thresholds" in reason for reason in failures[second])
+    assert any(reason.startswith("component in {") for reason in failures[0])
+
+
+def test_known_components_cover_every_component_of_the_installed_registry() -> None:
+    from genai_prices.data_units import unit_data
+
+    for usage_key, unit in unit_data.items():
+        family = str(unit.get("dimensions", {}).get("family", "tokens"))
+        assert (usage_key.removesuffix("_tokens") if family == "tokens" else usage_key) in KNOWN_COMPONENTS
+
+
+def _staging_reads(source: str, table: str) -> set[str]:
+    """The raw columns a source table's staging models name: the columns the schema guard must protect."""
+    folder = DBT_PROJECT_DIR / "models" / "staging" / source
+    sources = yaml.safe_load((folder / f"_{source}__sources.yml").read_text())["sources"][0]
+    columns = next(t for t in sources["tables"] if t["name"] == table).get("columns", [])
+    text = " ".join(
+        sql.read_text()
+        for sql in Path(folder).glob("stg_*.sql")
+        if re.search(rf"source\(\s*'{source}'\s*,\s*'{table}'\s*\)", sql.read_text())
+    )
+    return {c["name"] for c in columns if re.search(rf"\b{re.escape(c['name'])}\b", text)}
+
+
+@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda suite: suite.name)
+def test_every_suite_guards_the_columns_its_staging_model_reads(suite: Any) -> None:
+    assert set(suite.staging_columns) == _staging_reads(suite.source, suite.entity)
+
+
+def test_gate_settings_come_from_the_environment_and_bad_values_say_what_to_fix() -> None:
+    assert gate_settings({}) == GateSettings()
+    settings = gate_settings({"MODELATLAS_QUALITY_MAX_SHRINK": "0.3", "MODELATLAS_QUALITY_MAX_PRICE_JUMP_SHARE": "0"})
+    assert (settings.max_shrink, settings.max_price_jump_share) == (0.3, 0.0)
+    with pytest.raises(ConfigurationError, match="MODELATLAS_QUALITY_MAX_SHRINK must be a share from 0 to 1"):
+        gate_settings({"MODELATLAS_QUALITY_MAX_SHRINK": "50%"})
+    with pytest.raises(ConfigurationError, match="MODELATLAS_QUALITY_MAX_PRICE_JUMP_SHARE"):
+        gate_settings({"MODELATLAS_QUALITY_MAX_PRICE_JUMP_SHARE": "1.5"})
+    with pytest.raises(ConfigurationError, match="MODELATLAS_QUALITY_SAMPLE_ROWS"):
+        gate_settings({"MODELATLAS_QUALITY_SAMPLE_ROWS": "0"})
