@@ -124,6 +124,7 @@ Group = tuple[tuple[int, ...], str, Callable[[], list[MeasureResult]]]
 def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     """Every measure, as the actions that produce them, in running order."""
     from bench.measures.cycle import CyclePair, measure_cycles
+    from bench.measures.gate import measure_gate
     from bench.measures.load import LoadRun, measure_load
     from bench.measures.scaling import measure_scaling
 
@@ -136,6 +137,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             "full and unchanged cycles",
             lambda: list(measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles)),
         ),
+        ((6,), "quality gate", lambda: [measure_gate(plan.gate_rows, plan.gate_repeats, seed)]),
         (
             (7,),
             "scaling",
