@@ -43,6 +43,7 @@ class LoadRun:
     fetch_s: float
     product_s: float
     copy_s: float
+    build_s: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -50,9 +51,16 @@ class LoadRun:
         """The real path without the HTTP fetch it includes."""
         return max(self.product_s - self.fetch_s, 0.0)
 
+    @property
+    def copy_loader_s(self) -> float:
+        """A hand-written loader: the source's own rows built from the same pages, then psycopg COPY."""
+        return self.build_s + self.copy_s
 
-def fetch_rows(simulator: Simulator, data: Catalogs) -> tuple[float, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Fetch every page with the product's client (timed alone) and build the product's rows as COPY tuples."""
+
+def fetch_rows(
+    simulator: Simulator, data: Catalogs
+) -> tuple[float, float, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Fetch every page with the product's client and build the source's rows as COPY tuples, timing both apart."""
     base_url = simulator.root_url("huggingface")
     stats = FetchStats()
     listed: set[str] = set()
@@ -60,6 +68,7 @@ def fetch_rows(simulator: Simulator, data: Catalogs) -> tuple[float, list[tuple[
     models: list[tuple[Any, ...]] = []
     counters: list[tuple[Any, ...]] = []
     fetch_s = 0.0
+    build_s = 0.0
     load_id = f"{time.time():.7f}"
     with huggingface_client(None, base_url) as client:
         for organization in data.organizations:
@@ -77,11 +86,13 @@ def fetch_rows(simulator: Simulator, data: Catalogs) -> tuple[float, list[tuple[
                 fetch_s += time.perf_counter() - started
                 if page is None:
                     break
+                started = time.perf_counter()
                 for row in page_rows(page, fetched_at=fetched_at, region="global", stats=stats, listed=listed):
                     models.append((*(row[name] for name in MODEL_FIELDS), load_id, secrets.token_urlsafe(10)))
                     counter = stats_row(row)
                     counters.append((*(counter[name] for name in STATS_FIELDS), load_id, secrets.token_urlsafe(10)))
-    return fetch_s, models, counters
+                build_s += time.perf_counter() - started
+    return fetch_s, build_s, models, counters
 
 
 def copy_rows(bench: BenchWarehouse, schema: str, like: str, rows: dict[str, list[tuple[Any, ...]]]) -> float:
@@ -107,7 +118,7 @@ def copy_rows(bench: BenchWarehouse, schema: str, like: str, rows: dict[str, lis
 
 def one_run(bench: BenchWarehouse, simulator: Simulator, data: Catalogs, label: str) -> LoadRun:
     """Fetch alone, then the real path into a fresh dataset, then COPY of the same rows beside it."""
-    fetch_s, models, counters = fetch_rows(simulator, data)
+    fetch_s, build_s, models, counters = fetch_rows(simulator, data)
     dataset = f"bench_load_{label}"
     copy_schema = f"bench_copy_{label}"
     bench.drop_schemas(dataset, f"{dataset}_staging", copy_schema)
@@ -134,7 +145,7 @@ def one_run(bench: BenchWarehouse, simulator: Simulator, data: Catalogs, label: 
     copy_s = copy_rows(bench, copy_schema, dataset, {"models": models, "model_stats": counters})
     bench.drop_schemas(dataset, f"{dataset}_staging", copy_schema)
     pipeline.drop()
-    return LoadRun(rows=len(models), fetch_s=fetch_s, product_s=product_s, copy_s=copy_s, steps=steps)
+    return LoadRun(rows=len(models), fetch_s=fetch_s, product_s=product_s, copy_s=copy_s, build_s=build_s, steps=steps)
 
 
 def load_runs(bench: BenchWarehouse, rows: int, repeats: int, seed: int) -> list[LoadRun]:
@@ -152,7 +163,10 @@ def summarize(runs: list[LoadRun]) -> dict[str, Any]:
         "product_s": median([run.product_s for run in runs]),
         "load_path_s": median([run.load_path_s for run in runs]),
         "copy_s": median([run.copy_s for run in runs]),
-        "ratio": median([run.load_path_s / run.copy_s for run in runs]),
+        "build_s": median([run.build_s for run in runs]),
+        "copy_loader_s": median([run.copy_loader_s for run in runs]),
+        "ratio": median([run.load_path_s / run.copy_loader_s for run in runs]),
+        "ratio_to_bare_copy": median([run.load_path_s / run.copy_s for run in runs]),
         "steps_s": {
             name: median([run.steps.get(name, 0.0) for run in runs]) for name in ("extract", "normalize", "load")
         },
@@ -174,15 +188,25 @@ def measure_load(
     steps = summary["steps_s"]
     note = (
         f"{rows:,} models + {rows:,} stats rows; real path {summary['load_path_s']:.1f} s without the HTTP fetch "
-        f"({summary['fetch_s']:.1f} s, {summary['product_s']:.1f} s with it; dlt extract {steps['extract']:.1f} s "
-        f"incl. fetch, normalize {steps['normalize']:.1f} s, load {steps['load']:.1f} s), "
-        f"COPY {summary['copy_s']:.1f} s; median of {repeats}"
+        f"({summary['product_s']:.1f} s with it; dlt extract {steps['extract']:.1f} s incl. fetch, normalize "
+        f"{steps['normalize']:.1f} s, load {steps['load']:.1f} s); COPY loader {summary['copy_loader_s']:.1f} s "
+        f"(the source's row building {summary['build_s']:.1f} s + COPY {summary['copy_s']:.1f} s); median of {repeats}"
     )
     return MeasureResult(
         measure=1,
         title="load path vs COPY",
         checks=[
-            Check(1, "real load path / psycopg COPY", summary["ratio"], "x", Target("<=", 2.0, "x"), note),
+            Check(
+                1, "real load path / COPY loader of the same rows", summary["ratio"], "x", Target("<=", 2.0, "x"), note
+            ),
+            Check(
+                1,
+                "real load path / bare COPY of prebuilt rows",
+                summary["ratio_to_bare_copy"],
+                "x",
+                None,
+                "COPY alone, the rows already built",
+            ),
             Check(
                 1, "HTTP fetch (reported apart)", summary["fetch_s"], " s", None, "product client against the simulator"
             ),

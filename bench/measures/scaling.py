@@ -27,7 +27,9 @@ def load_scaling(
     for rows in sizes:
         runs = measured.get(rows) or load_runs(bench, rows, repeats, seed)
         summary = summarize(runs)
-        points.append({key: summary[key] for key in ("rows", "load_path_s", "copy_s", "fetch_s", "ratio")})
+        points.append(
+            {key: summary[key] for key in ("rows", "load_path_s", "copy_s", "copy_loader_s", "fetch_s", "ratio")}
+        )
     return points
 
 
@@ -82,7 +84,7 @@ def measure_scaling(
                 per_row_ratio(loads, "load_path_s"),
                 "x",
                 Target("<=", LINEAR_LIMIT, "x"),
-                f"{load_table}; COPY per-row ratio {per_row_ratio(loads, 'copy_s'):.2f}x",
+                f"{load_table}; COPY loader per-row ratio {per_row_ratio(loads, 'copy_loader_s'):.2f}x",
             ),
             Check(
                 7,

@@ -12,6 +12,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract import materialize_schema_item
 from dlt.sources import DltSource
 
@@ -84,6 +85,39 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
     )
 
 
+def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
+    """True when `table` of the pipeline's dataset has no row or does not exist yet."""
+    with pipeline.sql_client() as client:
+        try:
+            rows = client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1")
+        except DatabaseUndefinedRelation:
+            return True
+    return not rows
+
+
+def append_where_nothing_to_merge(pipeline: dlt.Pipeline, source: DltSource) -> list[str]:
+    """Load deduplicated delete-insert merges into empty tables as appends; return those tables.
+
+    There is nothing to merge with, and the merge's staging copy and insert took half of a big first load
+    (a whole Hugging Face catalog). Only resources that declare their rows unique (`deduplicated`) qualify.
+    """
+    appended = []
+    for resource in source.selected_resources.values():
+        disposition = resource.write_disposition
+        if not (
+            isinstance(disposition, dict)
+            and disposition.get("disposition") == "merge"
+            and disposition.get("strategy") == "delete-insert"
+            and disposition.get("deduplicated")
+            and isinstance(resource.table_name, str)
+        ):
+            continue
+        if is_empty_table(pipeline, resource.table_name):
+            resource.apply_hints(write_disposition="append")
+            appended.append(resource.table_name)
+    return appended
+
+
 def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
     """Extract, normalize and load `source`, after completing any load an earlier run left half-finished."""
     started = time.monotonic()
@@ -92,6 +126,7 @@ def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
             # Given data while packages are pending, dlt loads only the pending ones and drops the new data.
             log.info("%s: completing a load an earlier run left unfinished", pipeline.pipeline_name)
             pipeline.run()
+        append_where_nothing_to_merge(pipeline, source)
         info: LoadInfo = pipeline.run(source)
     except Exception as exc:
         cause = _root_cause(exc)

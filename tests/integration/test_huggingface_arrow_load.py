@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelatlas.pipelines.huggingface import huggingface_source
-from modelatlas.pipelines.loading import ensure_tables, make_pipeline, run_source
+from modelatlas.pipelines.loading import append_where_nothing_to_merge, ensure_tables, make_pipeline, run_source
 from modelatlas.simulator.core import load_fixture
 from modelatlas.simulator.huggingface import HuggingFaceHandler
 from modelatlas.simulator.server import Simulator
@@ -36,7 +36,10 @@ def test_arrow_batches_load_into_tables_created_empty_and_merge_on_the_id(
         return huggingface_source(base_url=simulator.root_url("huggingface"), organizations=ORGANIZATIONS)
 
     ensure_tables(pipeline, source())
+    # Into the empty table the catalog appends (nothing to merge with); once it holds rows, it merges.
+    assert append_where_nothing_to_merge(pipeline, source()) == ["models"]
     first = run_source(pipeline, source())
+    assert append_where_nothing_to_merge(pipeline, source()) == []
     second = run_source(pipeline, source())
     assert first.row_counts == second.row_counts == {"models": len(FIXTURE), "model_stats": len(FIXTURE)}
     _, models = read_only_query(
