@@ -47,6 +47,8 @@ _TIER_SUFFIX = re.compile(r"_above_(?P<count>\d{1,9})(?P<k>k?)_tokens$")
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}$")
 _AZURE_ZONES = frozenset({"eu", "us", "global"})
 _SEARCH_CONTEXT_PREFIX = "search_context_size_"
+# A rerank model's `input_cost_per_query` prices a rerank query, not a web search.
+_NOT_WEB_SEARCH_MODES = frozenset({"rerank"})
 
 ParsedKey = tuple[str, str, int | None, str]
 
@@ -121,7 +123,7 @@ def litellm_price_points(model_key: str, entry: Mapping[str, Any], stats: Mappin
         if not is_price_key(key) or value is None:
             continue
         parsed = parse_litellm_price_key(key)
-        if parsed is None:
+        if parsed is None or (key.startswith("input_cost_per_query") and entry.get("mode") in _NOT_WEB_SEARCH_MODES):
             stats.unknown_keys[key] += 1
             continue
         component, service_tier, above, unit = parsed
