@@ -66,7 +66,7 @@ def genai_point(row: Mapping[str, Any], stats: MappingStats) -> PricePoint | Non
         return None
     component, unit, per, original_unit = mapped
     where = f"genai-prices: {row['provider_id']}/{row['model_id']} {row['price_key']}"
-    price = checked_price(row["price_usd"], where)
+    price = checked_price(row["price_usd"], where, stored=False)
     tier, others = split_variant(row["variant"])
     return PricePoint(
         source=SOURCE,

@@ -110,8 +110,7 @@ def entry_provider(entry: Mapping[str, Any]) -> str:
 
 
 def _price(value: Any, unit: str, where: str) -> Decimal:
-    price = parse_decimal(value, where)
-    checked_price(price, where)
+    price = checked_price(parse_decimal(value, where), where, stored=False)
     return checked_price(per_token_to_per_mtok(price) if unit == "mtok" else price, where)
 
 

@@ -92,12 +92,18 @@ def parse_decimal(value: Any, where: str) -> Decimal:
     return result
 
 
-def checked_price(price: Decimal, where: str) -> Decimal:
-    """`price` when it is finite, not negative and storable exactly as numeric(38, 18); a clear error otherwise."""
+def checked_price(price: Decimal, where: str, *, stored: bool = True) -> Decimal:
+    """`price` when it is finite, not negative and (when `stored`) exact as numeric(38, 18); a clear error otherwise.
+
+    A source's raw value is checked with `stored=False`: a per-token price may need more decimals than its
+    per-million price, which is the one stored.
+    """
     if not price.is_finite():
         raise SourceError(f"{where}: the price {price} is not finite")
     if price < 0:
         raise SourceError(f"{where}: the price {price} is negative")
+    if not stored:
+        return price
     if price >= PRICE_LIMIT:
         raise SourceError(f"{where}: the price {price} is too large to be a price")
     exponent = price.normalize(_EXACT).as_tuple().exponent

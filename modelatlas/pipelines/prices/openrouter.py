@@ -51,7 +51,7 @@ def openrouter_price_points(item: Mapping[str, Any], stats: MappingStats) -> Ite
             continue
         component, unit, original_unit = mapped
         where = f"OpenRouter: {model_id} pricing.{key}"
-        price = checked_price(parse_decimal(value, where), where)
+        price = checked_price(parse_decimal(value, where), where, stored=False)
         if price.is_zero() and key not in _ZERO_IS_A_PRICE:
             continue
         yield PricePoint(
