@@ -17,6 +17,7 @@ from modelatlas.pipelines.prices.model import (
     condition_key,
     parse_decimal,
     per_token_to_per_mtok,
+    unique_points,
 )
 
 SOURCE: Source = "litellm"
@@ -115,7 +116,11 @@ def _price(value: Any, unit: str, where: str) -> Decimal:
 
 
 def litellm_price_points(model_key: str, entry: Mapping[str, Any], stats: MappingStats) -> Iterator[PricePoint]:
-    """Every price of one LiteLLM entry (parsed with floats kept as their text) as price points."""
+    """Every price of one LiteLLM entry (parsed with floats kept as their text), one per natural key."""
+    yield from unique_points(_entry_points(model_key, entry, stats), stats)
+
+
+def _entry_points(model_key: str, entry: Mapping[str, Any], stats: MappingStats) -> Iterator[PricePoint]:
     provider = entry_provider(entry)
     provider_model_id, region = split_model_key(model_key, provider)
     for key, value in entry.items():
