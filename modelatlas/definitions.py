@@ -7,6 +7,7 @@ import dagster as dg
 from modelatlas.assets.catalogs import build_catalog_assets
 from modelatlas.assets.dbt import build_dbt_assets, dbt_resource
 from modelatlas.assets.genai_prices import genai_prices_registry
+from modelatlas.assets.litellm import litellm_prices
 from modelatlas.assets.schedules import build_schedules, log_failed_runs
 from modelatlas.resources import WarehouseResource
 
@@ -14,7 +15,7 @@ from modelatlas.resources import WarehouseResource
 def build_definitions() -> dg.Definitions:
     """Assets, checks, schedules, sensors and resources; settings are read when runs start."""
     return dg.Definitions(
-        assets=[genai_prices_registry, *build_catalog_assets(), build_dbt_assets()],
+        assets=[genai_prices_registry, litellm_prices, *build_catalog_assets(), build_dbt_assets()],
         schedules=build_schedules(),
         sensors=[log_failed_runs],
         resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
