@@ -1,6 +1,9 @@
 -- The input and output price (standard tier, base condition, global region, USD per million tokens) of every
 -- (provider, canonical model) at the end of every month it was priced: per source, the history row in effect at
 -- that instant (the canonical id itself over dated versions, then the latest recorded); across sources, the median.
+-- A table, as mart_price_trends and its tests read it more than once.
+
+{{ config(materialized='table', post_hook='analyze {{ this }}') }}
 
 with
 

@@ -15,6 +15,7 @@
             {'columns': ['canonical_model_id', 'component']},
             {'columns': ['price_change_id'], 'unique': True},
         ],
+        post_hook='analyze {{ this }}',
     )
 }}
 

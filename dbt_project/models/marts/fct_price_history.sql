@@ -25,6 +25,7 @@
             {'columns': ['valid_from', 'valid_to']},
             {'columns': ['price_history_id'], 'unique': True},
         ],
+        post_hook='analyze {{ this }}',
     )
 }}
 
