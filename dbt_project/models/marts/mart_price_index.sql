@@ -87,7 +87,7 @@ final as (
         per_month.basket_item_count,
         per_month.items_priced,
         per_month.basket_cost_usd::numeric(38, 18) as basket_cost_usd,
-        per_month.price_month = (select price_month from base_month) as is_base_month,
+        coalesce(per_month.price_month = (select price_month from base_month), false) as is_base_month,
         case
             when per_month.matched_base_cost_usd > 0
                 then round(100 * per_month.matched_cost_usd / per_month.matched_base_cost_usd, 6)
