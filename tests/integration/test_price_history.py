@@ -30,6 +30,7 @@ from modelatlas.settings import DBT_PROJECT_DIR, tool_path
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 from modelatlas.warehouse.service import ensure_database
 
+D = Decimal
 DATABASE = "modelatlas_price_history_test"
 T1, T2, T3, T4, T5, T6 = (datetime(2026, 1, day, 12, 0, tzinfo=UTC) for day in range(1, 7))
 BACKDATED_CHANGE = date(2025, 12, 15)
@@ -313,11 +314,11 @@ def test_consensus_flags_agreement_a_unit_error_and_single_sources(built: Connec
         "from marts.mart_price_consensus where component = 'input' order by 1",
     )
     assert rows == [
-        ("alpha", Decimal("3"), Decimal("3"), Decimal("3"), "registry_median", 2, Decimal("0"), False, False, False),
-        ("delta", Decimal("0.5"), Decimal("0.5"), Decimal("0.5"), "registry_median", 2, Decimal("0"), False, False, False),
-        ("epsilon", Decimal("2"), Decimal("2000"), Decimal("1001"), "registry_median", 2, Decimal("999"), True, True, False),
-        ("gamma", Decimal("0.8"), None, Decimal("0.8"), "registry_median", 1, Decimal("0"), False, False, True),
-        ("zeta", None, Decimal("1"), Decimal("1"), "registry_median", 1, Decimal("0"), False, False, True),
+        ("alpha", D("3"), D("3"), D("3"), "registry_median", 2, D("0"), False, False, False),
+        ("delta", D("0.5"), D("0.5"), D("0.5"), "registry_median", 2, D("0"), False, False, False),
+        ("epsilon", D("2"), D("2000"), D("1001"), "registry_median", 2, D("999"), True, True, False),
+        ("gamma", D("0.8"), None, D("0.8"), "registry_median", 1, D("0"), False, False, True),
+        ("zeta", None, D("1"), D("1"), "registry_median", 1, D("0"), False, False, True),
     ]  # fmt: skip
 
 
@@ -329,11 +330,11 @@ def test_comparison_has_one_row_per_offering_with_both_prices(built: ConnectionI
         "from marts.mart_model_comparison order by 1",
     )
     assert rows == [
-        ("alpha", "acme", Decimal("3"), Decimal("15"), Decimal("6"), Decimal("1.5"), 128000, True, None, "priced_only"),
-        ("delta", "acme", Decimal("0.5"), Decimal("4"), Decimal("1.375"), None, None, None, date(2027, 6, 30), "priced_only"),
-        ("epsilon", "acme", Decimal("1001"), Decimal("8"), Decimal("752.75"), None, None, None, None, "priced_only"),
-        ("gamma", "acme", Decimal("0.8"), Decimal("3"), Decimal("1.35"), None, None, None, None, "priced_only"),
-        ("zeta", "acme", Decimal("1"), Decimal("2"), Decimal("1.25"), None, None, None, None, "priced_only"),
+        ("alpha", "acme", D("3"), D("15"), D("6"), D("1.5"), 128000, True, None, "priced_only"),
+        ("delta", "acme", D("0.5"), D("4"), D("1.375"), None, None, None, date(2027, 6, 30), "priced_only"),
+        ("epsilon", "acme", D("1001"), D("8"), D("752.75"), None, None, None, None, "priced_only"),
+        ("gamma", "acme", D("0.8"), D("3"), D("1.35"), None, None, None, None, "priced_only"),
+        ("zeta", "acme", D("1"), D("2"), D("1.25"), None, None, None, None, "priced_only"),
     ]  # fmt: skip
 
 
