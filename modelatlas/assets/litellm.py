@@ -46,21 +46,10 @@ def litellm_url() -> str | None:
 def current_price_hashes(warehouse: WarehouseResource) -> dict[tuple[Any, ...], str]:
     """{natural key: price_hash} of the price points open in the warehouse (empty before the first load)."""
     table = f"{DATASET_NAME}.price_points"
-    if not warehouse.table_exists(table) or not _has_column(warehouse, "_dlt_valid_to"):
-        return {}
     rows = warehouse.query_if_exists(
         table, f"select {', '.join(NATURAL_KEY)}, price_hash from {table} where _dlt_valid_to is null"
     )
     return {tuple(row[:-1]): str(row[-1]) for row in rows}
-
-
-def _has_column(warehouse: WarehouseResource, column: str) -> bool:
-    rows = warehouse.query_if_exists(
-        f"{DATASET_NAME}.price_points",
-        "select 1 from information_schema.columns "
-        f"where table_schema = '{DATASET_NAME}' and table_name = 'price_points' and column_name = '{column}'",
-    )
-    return bool(rows)
 
 
 @dg.multi_asset(

@@ -15,7 +15,7 @@ from modelatlas.errors import SourceError, SourceUnreachableError
 from modelatlas.pipelines.http import RetryPolicy
 from modelatlas.pipelines.litellm import LiteLLMStats, litellm_source, litellm_tables_source
 from modelatlas.pipelines.loading import ensure_tables, make_pipeline, run_source
-from modelatlas.runner import run
+from modelatlas.runner import SAMPLE_DATABASE, run
 from modelatlas.simulator import Fault, Simulator, build_simulator
 from modelatlas.simulator.litellm import FILE_PATH
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
@@ -274,3 +274,16 @@ def test_tables_created_before_the_first_load_have_the_contract_columns_and_take
     assert _rows(connection, f"select count(*) from {dataset}.price_points where _dlt_valid_to is null") == [
         (FIXTURE_PRICE_POINTS - 3,)
     ]
+
+
+def test_sample_mode_loads_litellm_from_the_simulator(warehouse: Warehouse) -> None:
+    summary = run(warehouse=warehouse, selection="group:litellm", sample=True)
+    assert summary.success, summary.failures
+    sample = warehouse.connection().with_database(SAMPLE_DATABASE)
+    counts = _rows(
+        sample,
+        "select (select count(*) from raw_litellm.models), "
+        "(select count(*) from raw_litellm.price_points where _dlt_valid_to is null), "
+        "(select source_url like 'http://127.0.0.1:%' from raw_litellm.loads order by fetched_at desc limit 1)",
+    )
+    assert counts == [(FIXTURE_MODELS, FIXTURE_PRICE_POINTS, True)]
