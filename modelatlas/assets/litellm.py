@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
 from modelatlas.errors import SourceError, SourceUnreachableError
 from modelatlas.pipelines.litellm import (
     DATASET_NAME,
@@ -19,9 +20,10 @@ from modelatlas.pipelines.litellm import (
     litellm_source,
     litellm_tables_source,
 )
-from modelatlas.pipelines.loading import ensure_tables, run_source
+from modelatlas.pipelines.loading import ensure_tables
 from modelatlas.pipelines.prices.model import NATURAL_KEY, price_changes
-from modelatlas.resources import WarehouseResource
+from modelatlas.pipelines.quality.registry import suites_for
+from modelatlas.resources import QualityGateResource, WarehouseResource
 from modelatlas.settings import parse_seconds
 
 GROUP = "litellm"
@@ -33,6 +35,7 @@ TABLE_DESCRIPTIONS = {
     "loads": "One row per read of LiteLLM's price file: when, from where, its content hash and what it held.",
 }
 ASSET_KEYS = {table: dg.AssetKey([DATASET_NAME, table]) for table in TABLE_DESCRIPTIONS}
+SUITES = suites_for("litellm")
 
 
 def litellm_url() -> str | None:
@@ -65,9 +68,14 @@ def current_price_hashes(warehouse: WarehouseResource) -> dict[tuple[Any, ...], 
         )
         for table, key in ASSET_KEYS.items()
     ],
+    check_specs=gate_check_specs(ASSET_KEYS, SUITES),
+    # Subsettable so that a skipped read (no URL) may end without a gate result: nothing was validated.
+    can_subset=True,
     description="Loads LiteLLM's model_prices_and_context_window.json: models, normalised prices with history, loads.",
 )
-def litellm_prices(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+def litellm_prices(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, quality: QualityGateResource
+) -> Iterator[Any]:
     """Read the price file once and merge it into `raw_litellm`; unreachable is reported, not fatal to others."""
     pipeline = warehouse.dlt_pipeline("litellm", DATASET_NAME)
     # dbt's staging models read these tables even while the file is unreachable, so they exist from the start.
@@ -86,22 +94,32 @@ def litellm_prices(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     previous = current_price_hashes(warehouse)
     try:
         document = fetch_document(url, timeout, stats=stats)
-        summary = run_source(pipeline, litellm_source(document=document, stats=stats))
+        gate = quality.load(
+            pipeline, litellm_source(document=document, stats=stats), SUITES, warehouse.connection(), context.run.run_id
+        )
     except SourceError as exc:
         kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
         raise dg.Failure(
             description=str(exc),
             metadata={OUTCOME_METADATA_KEY: f"litellm: {kind}: {exc}", "requests": stats.requests},
         ) from None
+    selected = context.selected_asset_keys
+    yield from (result for result in check_results(gate, ASSET_KEYS) if result.asset_key in selected)
+    if gate.blocked:
+        raise blocked_failure("litellm", gate, OUTCOME_METADATA_KEY)
+    row_counts = gate.summary.row_counts if gate.summary is not None else {}
     changes = price_changes(previous, stats.price_hashes)
     unknown = stats.mapping.unknown_count
     outcome = (
         f"litellm: {stats.models} models, {stats.price_points} price points ({changes.added} added, "
         f"{changes.changed} changed, {changes.removed} removed; {unknown} prices with unknown keys) from {url}"
     )
+    if quarantined := sum(gate.quarantined.values()):
+        outcome += f"; {quarantined} rows quarantined (see dq.quarantine)"
     for table, key in ASSET_KEYS.items():
         metadata: dict[str, Any] = {
-            "dagster/row_count": summary.row_counts.get(table, 0),
+            "dagster/row_count": row_counts.get(table, 0),
+            "rows_quarantined": gate.quarantined.get(table, 0),
             "requests": stats.requests,
             "source_version": document.version,
             "elapsed_s": round(time.monotonic() - started, 2),
