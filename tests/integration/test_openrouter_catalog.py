@@ -210,7 +210,7 @@ def test_prices_are_stored_as_exact_numerics(simulator: Simulator, connection: C
             "0.000000000000000000",
             "0.000003",
         ),
-        # numeric(38, 18) keeps eighteen decimals; the full string stays in `pricing` (stg_openrouter__prices reads it).
+        # numeric(38, 18) keeps eighteen decimals; the full string stays in `pricing`.
         (
             "google/gemini-2.5-flash",
             "0.000000300000000000",

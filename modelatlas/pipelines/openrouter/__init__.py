@@ -30,7 +30,7 @@ MAX_PAGE_SIZE = 1000
 ALL_MODALITIES = "all"
 # The largest price numeric(38, 12) holds; a larger string stays in `pricing` only, instead of failing the load.
 _PRICE_LIMIT = Decimal(10) ** 26
-# A plain non-negative decimal, exponent allowed: what OpenRouter sends, and what stg_openrouter__prices accepts.
+# A plain non-negative decimal, exponent allowed: what OpenRouter sends and its price points accept.
 _PRICE_TEXT = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*", re.ASCII)
 
 # Typed price column -> key of OpenRouter's `pricing` object (USD per token, or per unit for the `_usd` ones).
