@@ -28,6 +28,7 @@ _ISOLATED_VARIABLES = (
     "MISTRAL_API_KEY",
     "HF_TOKEN",
     "OPENROUTER_API_KEY",
+    "MODELATLAS_LITELLM_URL",
 )
 
 
@@ -52,7 +53,8 @@ def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         # The registry's published JSON cannot be reached from CI; the packaged data is what loads.
         patch.setenv("MODELATLAS_GENAI_PRICES_URL", "")
         for name, value in sample_environment(simulator, keyless).items():
-            if name.endswith("_BASE_URL"):
+            # The LiteLLM price file too: no test reads the real one.
+            if name.endswith("_BASE_URL") or name == "MODELATLAS_LITELLM_URL":
                 patch.setenv(name, value)
         yield home
 

@@ -1,13 +1,14 @@
 {#
   One model's identity across sources, from a provider's native id:
     anthropic/claude-sonnet-4.5 (OpenRouter), claude-sonnet-4-5-20250929 (Anthropic),
-    us.anthropic.claude-sonnet-4-5-20250929-v1:0 (Bedrock)              -> claude-sonnet-4-5
+    us.anthropic.claude-sonnet-4-5-20250929-v1:0 (Bedrock), claude-sonnet-4-5@20250929 (Vertex AI) -> claude-sonnet-4-5
     meta-llama/Llama-3.1-8B-Instruct (Hugging Face), meta-llama/llama-3.1-8b-instruct (OpenRouter) -> llama-3-1-8b-instruct
     gpt-4o-2024-08-06 -> gpt-4o; mistral-large-2411, mistral-large-latest -> mistral-large; gemini-2.0-flash-001 -> gemini-2-0-flash
   Steps, in order: lower-case; drop an organisation prefix (`org/`) and Bedrock's `[region.]vendor.` prefix; drop
-  OpenRouter's `:variant` and Bedrock's `-v1:0`; drop a trailing release date or revision (-20250929, -2024-08-06,
-  -2411, -001) and `-latest`; write version dots as dashes (3.5 -> 3-5; twice, as 1.2.3 overlaps). Exceptions in the
-  canonical_model_overrides seed, applied in int_models_unioned.
+  Vertex AI's `@version`, then OpenRouter's `:variant` and Bedrock's `-v1:0`; drop a trailing release date or
+  revision (-20250929, -2024-08-06, -2411, -001) and `-latest`; write version dots as dashes (3.5 -> 3-5; twice, as
+  1.2.3 overlaps). Exceptions in the canonical_model_overrides seed, applied in int_model_identities and
+  int_price_points_unioned.
 #}
 {% macro canonical_model_id(model_id) -%}
     case
@@ -19,8 +20,11 @@
                 regexp_replace(
                     regexp_replace(
                         regexp_replace(
-                            regexp_replace(lower({{ model_id }}), '^.*/', ''),
-                            '^((us|eu|apac|global)\.)?(anthropic|meta|mistral|amazon|cohere|ai21|deepseek|qwen|openai)\.', ''
+                            regexp_replace(
+                                regexp_replace(lower({{ model_id }}), '^.*/', ''),
+                                '^((us|eu|apac|global)\.)?(anthropic|meta|mistral|amazon|cohere|ai21|deepseek|qwen|openai)\.', ''
+                            ),
+                            '@[^@]*$', ''
                         ),
                         '(-v\d+(:\d+)?|:[a-z0-9-]+)$', ''
                     ),

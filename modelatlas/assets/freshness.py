@@ -8,6 +8,8 @@ import dagster as dg
 from croniter import croniter
 
 from modelatlas.assets.genai_prices import GROUP as GENAI_PRICES_GROUP
+from modelatlas.assets.litellm import DEFAULT_CRON as DEFAULT_LITELLM_CRON
+from modelatlas.assets.litellm import GROUP as LITELLM_GROUP
 from modelatlas.assets.schedules import DEFAULT_GENAI_PRICES_CRON, cron_for
 from modelatlas.pipelines.providers import PROVIDERS
 
@@ -36,7 +38,10 @@ def stale_after(cron: str, missed: int = MISSED_INTERVALS) -> timedelta:
 
 def group_crons() -> dict[str, str]:
     """{source group: cron} for every source, from `MODELATLAS_<P>_CRON` (read when the code location loads)."""
-    crons = {GENAI_PRICES_GROUP: cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON)}
+    crons = {
+        GENAI_PRICES_GROUP: cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON),
+        LITELLM_GROUP: cron_for("LITELLM", DEFAULT_LITELLM_CRON),
+    }
     crons |= {spec.name: cron_for(spec.env_prefix, spec.default_cron) for spec in PROVIDERS}
     return crons
 

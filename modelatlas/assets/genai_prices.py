@@ -21,6 +21,7 @@ TABLE_DESCRIPTIONS = {
     "models": "Models of each registry provider: names, context windows, match rules kept as data.",
     "prices": "Every price component of every model, with its unit, tiers and dated or time-of-day conditions.",
     "loads": "One row per registry read: published JSON or packaged data, its version and what it held.",
+    "price_points": "Every registry price normalised (component, service tier, condition, USD per unit), scd2 history.",
 }
 ASSET_KEYS = {table: dg.AssetKey([DATASET_NAME, table]) for table in TABLE_DESCRIPTIONS}
 SUITES = suites_for("genai_prices")

@@ -7,6 +7,8 @@ import os
 import dagster as dg
 
 from modelatlas.assets.genai_prices import GROUP as GENAI_PRICES_GROUP
+from modelatlas.assets.litellm import DEFAULT_CRON as DEFAULT_LITELLM_CRON
+from modelatlas.assets.litellm import GROUP as LITELLM_GROUP
 from modelatlas.pipelines.providers import PROVIDERS
 
 DEFAULT_GENAI_PRICES_CRON = "*/10 * * * *"
@@ -29,7 +31,10 @@ def cron_for(env_prefix: str, default: str) -> str:
 
 def build_schedules() -> list[dg.ScheduleDefinition]:
     """One schedule per source; cadences come from `MODELATLAS_*_CRON` when the code location loads."""
-    cadences = [(GENAI_PRICES_GROUP, cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON), "the genai-prices registry")]
+    cadences = [
+        (GENAI_PRICES_GROUP, cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON), "the genai-prices registry"),
+        (LITELLM_GROUP, cron_for("LITELLM", DEFAULT_LITELLM_CRON), "LiteLLM's price file"),
+    ]
     cadences += [
         (spec.name, cron_for(spec.env_prefix, spec.default_cron), f"{spec.display_name}'s catalog")
         for spec in PROVIDERS

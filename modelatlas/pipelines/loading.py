@@ -168,11 +168,18 @@ def ensure_tables(pipeline: dlt.Pipeline, source: DltSource) -> None:
     resources = []
     for name, resource in source.selected_resources.items():
         empty = dlt.resource([materialize_schema_item()], name=name)
+        columns = resource.compute_table_schema()["columns"]
+        declared = resource.columns if isinstance(resource.columns, dict) else {}
+        for column_name, hint in declared.items():
+            # dlt drops the declared type of an scd2 row-version column; an empty load needs it to create the column.
+            if column_name in columns and "data_type" not in columns[column_name] and "data_type" in hint:
+                columns[column_name]["data_type"] = hint["data_type"]
+        disposition = resource.write_disposition
+        if isinstance(disposition, dict) and disposition.get("strategy") == "scd2":
+            # Given the scd2 dict again, dlt would drop that type once more; the first real load sets the strategy.
+            disposition = "append"
         # The computed columns carry the primary key flags, so the merge table is created the same way.
-        empty.apply_hints(
-            columns=resource.compute_table_schema()["columns"],
-            write_disposition=resource.write_disposition,
-        )
+        empty.apply_hints(columns=columns, write_disposition=disposition)
         resources.append(empty)
     try:
         pipeline.run(dlt.source(name=source.name, max_table_nesting=0)(lambda: resources)())

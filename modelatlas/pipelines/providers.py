@@ -65,6 +65,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         default_base_url=OPENROUTER_BASE_URL,
         default_cron="*/10 * * * *",
         source=openrouter_source,
+        tables=("models", "price_points"),
         description="OpenRouter's multi-provider catalog (GET /models, every page): unit prices, limits, modalities.",
     ),
     ProviderSpec(

@@ -54,6 +54,17 @@ def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Wareh
             [canonical_id],
         )
         assert offerings <= set(rows), canonical_id
+    _, sources = read_only_query(sample, "select distinct source from marts.fct_price_history order by 1")
+    assert sources == [("genai-prices",), ("litellm",), ("openrouter",)]
+    # A catalog model priced by the registries: one comparison row with both consensus prices.
+    _, compared = read_only_query(
+        sample,
+        "select input_price_per_mtok::text, output_price_per_mtok::text, price_source_count, availability "
+        "from marts.mart_model_comparison where canonical_model_id = 'claude-sonnet-4-5' and provider = 'anthropic'",
+    )
+    assert compared == [("3.000000000000000000", "15.000000000000000000", 2, "available")]
+    _, reconciled = read_only_query(sample, "select count(*) from marts.mart_price_consensus where source_count >= 2")
+    assert reconciled[0][0] > 0
     real = warehouse.connection()
     for spec in PROVIDERS:
         _, exists = read_only_query(real, "select to_regclass(%s) is not null", [f"{spec.dataset_name}.models"])

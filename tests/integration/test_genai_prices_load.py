@@ -21,7 +21,7 @@ def snapshot() -> RegistrySnapshot:
 
 def _counts(connection: ConnectionInfo, schema: str) -> dict[str, int]:
     counts = {}
-    for table in ("providers", "models", "prices", "loads"):
+    for table in ("providers", "models", "prices", "loads", "price_points"):
         _, rows = read_only_query(connection, f"select count(*) from {schema}.{table}")
         counts[table] = rows[0][0]
     return counts

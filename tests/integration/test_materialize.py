@@ -115,6 +115,7 @@ def test_a_selection_runs_only_what_it_names(second_run: tuple[set, RunSummary],
     assert sorted(summary.materialized) == [
         "raw_genai_prices/loads",
         "raw_genai_prices/models",
+        "raw_genai_prices/price_points",
         "raw_genai_prices/prices",
         "raw_genai_prices/providers",
     ]

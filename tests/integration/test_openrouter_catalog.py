@@ -190,7 +190,7 @@ def test_prices_are_stored_as_exact_numerics(simulator: Simulator, connection: C
     _, types = read_only_query(
         connection,
         "select distinct data_type, numeric_precision, numeric_scale from information_schema.columns"
-        " where table_schema = 'raw_openrouter_prices' and column_name like 'price\\_%'",
+        " where table_schema = 'raw_openrouter_prices' and table_name = 'models' and column_name like 'price\\_%'",
     )
     assert types == [("numeric", 38, 18)]
     _, rows = read_only_query(
@@ -210,7 +210,7 @@ def test_prices_are_stored_as_exact_numerics(simulator: Simulator, connection: C
             "0.000000000000000000",
             "0.000003",
         ),
-        # numeric(38, 18) keeps eighteen decimals; the full string stays in `pricing` (stg_openrouter__prices reads it).
+        # numeric(38, 18) keeps eighteen decimals; the full string stays in `pricing`.
         (
             "google/gemini-2.5-flash",
             "0.000000300000000000",

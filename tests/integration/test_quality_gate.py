@@ -200,7 +200,7 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     server, handler = openrouter
     dataset = "raw_openrouter_rowgate"
     first = gate_once(server, connection, dataset, tmp_path)
-    assert not first.blocked and first.quarantined == {"models": 0}
+    assert not first.blocked and first.quarantined == {"models": 0, "price_points": 0}
     good = raw(connection, dataset)
     assert len(good) == len(handler.models)
     priced = [m for m in handler.models if Decimal(m["pricing"].get("prompt", "0")) > 0]
@@ -210,7 +210,9 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     bad_ids = {priced[0]["id"], other["id"]}
     second = gate_once(server, connection, dataset, tmp_path)
     assert not second.blocked
-    assert second.quarantined == {"models": 2} and second.loaded == {"models": len(handler.models) - 2}
+    # The $3 per token price is also refused as a normalised price point.
+    assert second.quarantined == {"models": 2, "price_points": 1}
+    assert second.loaded["models"] == len(handler.models) - 2
     after = raw(connection, dataset)
     for model_id in bad_ids:
         assert after[model_id] == good[model_id]  # the previous good row, untouched
@@ -227,7 +229,8 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     assert reasons[other["id"]] == ["context_length is between 1 and 100,000,000"]
     failed = query(
         connection,
-        "select description, unexpected_count from dq.validation_results where batch_id = %s and not success",
+        "select description, unexpected_count from dq.validation_results "
+        "where batch_id = %s and entity = 'models' and not success",
         [second.batch_id],
     )
     assert sorted(failed) == [
@@ -236,7 +239,7 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     ]
     handler.models[:] = copy.deepcopy(handler.original)
     third = gate_once(server, connection, dataset, tmp_path)
-    assert third.quarantined == {"models": 0}
+    assert third.quarantined == {"models": 0, "price_points": 0}
     assert {row[0] for row in raw(connection, dataset).values()} == {third.batch_id}
 
 
@@ -260,7 +263,7 @@ def test_a_mass_tenfold_price_move_blocks_the_batch_and_keeps_the_old_prices(
     [(observed,)] = query(
         connection,
         "select observed_value from dq.validation_results where batch_id = %s "
-        "and expectation = 'expect_price_jump_share_to_be_at_most'",
+        "and entity = 'models' and expectation = 'expect_price_jump_share_to_be_at_most'",
         [blocked.batch_id],
     )
     # Every positive price of every model is compared; only the prompt prices moved.
@@ -289,6 +292,6 @@ def test_a_batch_that_lost_a_staging_column_is_blocked(connection: ConnectionInf
         "select column_name from dq.validation_results where batch_id = 'b1' and source = 'openrouter' "
         "and expectation = 'expect_column_to_exist' and not success",
     )
-    assert ("pricing",) in stored and ("context_length",) in stored
+    assert ("context_length",) in stored and ("name",) in stored
     [(kept,)] = query(connection, "select count(*) from dq.quarantine where batch_id = 'b1'")
     assert kept == 3

@@ -46,11 +46,14 @@ def test_every_source_asset_gets_a_policy_of_three_missed_intervals(monkeypatch:
     monkeypatch.setenv("MODELATLAS_OPENAI_CRON", "0 * * * *")
     from modelatlas.assets.catalogs import build_catalog_assets
     from modelatlas.assets.genai_prices import genai_prices_registry
+    from modelatlas.assets.litellm import litellm_prices
 
     crons = group_crons()
-    assets = with_freshness([genai_prices_registry, *build_catalog_assets()], crons)
+    assets = with_freshness([genai_prices_registry, litellm_prices, *build_catalog_assets()], crons)
     policies = {spec.key.to_user_string(): spec.freshness_policy for asset in assets for spec in asset.specs}
-    assert len(policies) == 4 + 6 + 1  # genai-prices' four tables, six catalogs, Hugging Face's model_stats
+    # genai-prices' five tables, LiteLLM's three, six catalogs, Hugging Face's model_stats, OpenRouter's price points
+    assert len(policies) == 5 + 3 + 6 + 1 + 1
+    assert policies["raw_litellm/price_points"] is not None
     openai = policies["raw_openai/models"]
     assert isinstance(openai, dg.FreshnessPolicy)
     assert openai.fail_window.to_timedelta() == timedelta(hours=3)  # type: ignore[attr-defined]

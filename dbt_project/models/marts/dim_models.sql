@@ -1,7 +1,8 @@
 -- One row per (provider, provider_model_id) ever seen in a provider's catalog. A model that leaves its provider's
 -- catalog keeps its row with is_available = false. Incremental so first_seen_at survives: raw catalogs keep only
 -- the latest fetch of each model, so the first sighting is known only to this table (a full refresh resets it to
--- the latest fetch).
+-- the latest fetch). A deprecation date the provider's catalog does not state is taken from LiteLLM's model map when
+-- it states one for the same (provider, provider_model_id).
 
 {{
     config(
@@ -17,6 +18,15 @@ with
 models as (
 
     select * from {{ ref('int_models_identified') }}
+
+),
+
+litellm_lifecycle as (
+
+    select provider, provider_model_id, min(deprecation_date) as deprecation_date
+    from {{ ref('int_litellm_models_identified') }}
+    where deprecation_date is not null
+    group by provider, provider_model_id
 
 ),
 
@@ -50,7 +60,7 @@ final as (
         models.open_weights,
         models.license,
         models.release_date,
-        models.deprecation_date,
+        coalesce(models.deprecation_date, litellm_lifecycle.deprecation_date) as deprecation_date,
         models.replacement_model_id,
         models.region,
         {% if is_incremental() %}
@@ -62,6 +72,9 @@ final as (
         models.is_in_latest_batch as is_available
 
     from models
+    left join litellm_lifecycle
+        on models.provider = litellm_lifecycle.provider
+        and models.provider_model_id = litellm_lifecycle.provider_model_id
     {% if is_incremental() %}
     left join previous
         on models.provider = previous.provider

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import dlt
@@ -17,8 +19,13 @@ from modelatlas.pipelines.genai_prices.registry import (
     load_snapshot,
 )
 from modelatlas.pipelines.loading import column_hints
+from modelatlas.pipelines.prices.genai import genai_price_points
+from modelatlas.pipelines.prices.model import MappingStats, PricePoint
+from modelatlas.pipelines.prices.resource import price_points_resource
 
 __all__ = ["DATASET_NAME", "RegistrySnapshot", "genai_prices_source", "load_snapshot"]
+
+log = logging.getLogger(__name__)
 
 DATASET_NAME = "raw_genai_prices"
 
@@ -49,8 +56,13 @@ def genai_prices_source(
     snapshot: RegistrySnapshot | None = None,
     url: str | None = PUBLISHED_URL,
     timeout: float = DEFAULT_TIMEOUT_S,
+    observed_at: datetime | None = None,
+    price_stats: MappingStats | None = None,
 ) -> list[DltResource]:
-    """The registry as four tables; reads `snapshot`, or fetches one (published JSON, else the package)."""
+    """The registry as five tables; reads `snapshot`, or fetches one (published JSON, else the package).
+
+    `price_points` is the normalised scd2 history; `observed_at` (default: the load's time) bounds its intervals.
+    """
     registry = snapshot if snapshot is not None else load_snapshot(url, timeout)
     batch = _load_columns(registry)
     provider_json_columns = ("pricing_urls", "model_match", "provider_match", "fallback_model_providers")
@@ -120,4 +132,18 @@ def genai_prices_source(
             "model_count": sum(len(p["models"]) for p in registry.providers),
         }
 
-    return [providers, models, prices, loads]
+    stats = price_stats if price_stats is not None else MappingStats()
+
+    def points() -> Iterator[PricePoint]:
+        from genai_prices.data_units import unit_data
+
+        rows = (
+            row
+            for provider in registry.providers
+            for model in provider["models"]
+            for row in price_rows(str(provider["id"]), model, unit_data)
+        )
+        yield from genai_price_points(rows, stats)
+        stats.log_summary("genai-prices")
+
+    return [providers, models, prices, loads, price_points_resource(points, observed_at)]

@@ -16,6 +16,9 @@ from dlt.sources import DltResource
 from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import FetchStats, models_resource
 from modelatlas.pipelines.http import ApiClient, RetryPolicy
+from modelatlas.pipelines.prices.model import MappingStats, PricePoint, unique_points
+from modelatlas.pipelines.prices.openrouter import openrouter_price_points
+from modelatlas.pipelines.prices.resource import price_points_resource
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ MAX_PAGE_SIZE = 1000
 ALL_MODALITIES = "all"
 # The largest price numeric(38, 12) holds; a larger string stays in `pricing` only, instead of failing the load.
 _PRICE_LIMIT = Decimal(10) ** 26
-# A plain non-negative decimal, exponent allowed: what OpenRouter sends, and what stg_openrouter__prices accepts.
+# A plain non-negative decimal, exponent allowed: what OpenRouter sends and its price points accept.
 _PRICE_TEXT = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*", re.ASCII)
 
 # Typed price column -> key of OpenRouter's `pricing` object (USD per token, or per unit for the `_usd` ones).
@@ -188,16 +191,28 @@ def openrouter_source(
     policy: RetryPolicy | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     output_modalities: str | None = ALL_MODALITIES,
-) -> DltResource:
-    """OpenRouter's catalog as `raw_openrouter.models`, merged on the model id; the key is optional."""
+    observed_at: datetime | None = None,
+    price_stats: MappingStats | None = None,
+) -> list[DltResource]:
+    """OpenRouter's catalog as `raw_openrouter.models` (merged on the model id) and its prices as `price_points`
+    (scd2, bounded by `observed_at` when given); the key is optional."""
     limit = checked_page_size(page_size)  # a wrong setting fails here, before any request
     fetch_stats = stats if stats is not None else FetchStats()
+    mapping = price_stats if price_stats is not None else MappingStats()
+    fetched: dict[str, list[dict[str, Any]]] = {}
 
-    def items() -> Iterator[dict[str, Any]]:
-        with openrouter_client(api_key, base_url, policy) as client:
-            yield from fetch_models(client, fetch_stats, limit, output_modalities)
+    def items() -> list[dict[str, Any]]:
+        # Fetched once for both tables, so `price_points` is always the complete list the models came from.
+        if "items" not in fetched:
+            with openrouter_client(api_key, base_url, policy) as client:
+                fetched["items"] = list(fetch_models(client, fetch_stats, limit, output_modalities))
+        return fetched["items"]
 
-    return models_resource(
+    def points() -> Iterator[PricePoint]:
+        yield from unique_points((p for item in items() for p in openrouter_price_points(item, mapping)), mapping)
+        mapping.log_summary("OpenRouter")
+
+    models = models_resource(
         items,
         identify=lambda item: str(item["id"]),
         extract=model_columns,
@@ -205,6 +220,7 @@ def openrouter_source(
         region=region,
         stats=fetch_stats,
     )
+    return [models, price_points_resource(points, observed_at)]
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

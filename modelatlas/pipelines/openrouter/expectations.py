@@ -42,7 +42,6 @@ SUITES = (
             "max_completion_tokens",
             "supported_parameters",
             "expiration_date",
-            "pricing",
             "region",
             "batch_id",
             "_fetched_at",

@@ -6,12 +6,24 @@ from modelatlas.pipelines.anthropic.expectations import SUITES as ANTHROPIC
 from modelatlas.pipelines.gemini.expectations import SUITES as GEMINI
 from modelatlas.pipelines.genai_prices.expectations import SUITES as GENAI_PRICES
 from modelatlas.pipelines.huggingface.expectations import SUITES as HUGGINGFACE
+from modelatlas.pipelines.litellm.expectations import SUITES as LITELLM
 from modelatlas.pipelines.mistral.expectations import SUITES as MISTRAL
 from modelatlas.pipelines.openai.expectations import SUITES as OPENAI
 from modelatlas.pipelines.openrouter.expectations import SUITES as OPENROUTER
+from modelatlas.pipelines.prices.expectations import SUITES as PRICE_POINTS
 from modelatlas.pipelines.quality.suite import Suite
 
-ALL_SUITES: tuple[Suite, ...] = (*GENAI_PRICES, *OPENAI, *ANTHROPIC, *GEMINI, *MISTRAL, *OPENROUTER, *HUGGINGFACE)
+ALL_SUITES: tuple[Suite, ...] = (
+    *GENAI_PRICES,
+    *LITELLM,
+    *PRICE_POINTS,
+    *OPENAI,
+    *ANTHROPIC,
+    *GEMINI,
+    *MISTRAL,
+    *OPENROUTER,
+    *HUGGINGFACE,
+)
 
 
 def suites_for(source: str) -> dict[str, Suite]:

@@ -135,17 +135,22 @@ def baseline(info: ConnectionInfo, dataset: str, suite: Suite) -> Baseline:
                 [dataset, suite.entity],
             )
         }
-        if "batch_id" not in columns:
+        if "_dlt_valid_to" in columns:
+            # An scd2 table: its current rows are the open versions, whatever load wrote them.
+            latest = current = f"from {table} where _dlt_valid_to is null"
+        elif "batch_id" in columns:
+            latest = f"from {table} where batch_id = (select max(batch_id) from {table})"
+            current = f"from {table}"
+        else:
             return Baseline()
-        latest = f"from {table} where batch_id = (select max(batch_id) from {table})"
         count_row = conn.execute(f"select count(*) {latest}").fetchone()
         count = int(count_row[0]) if count_row else 0
         jump = [c for c in suite.jump_columns if c in columns]
         prices: dict[tuple[str, ...], dict[str, float]] = {}
         if jump and all(k in columns for k in suite.key):
             selected = ", ".join([*suite.key, *jump])
-            # Every row, not only the latest batch: a price is current until a batch replaces it.
-            for row in conn.execute(f"select {selected} from {table}"):
+            # Every current row, not only the latest batch: a price is current until a batch replaces it.
+            for row in conn.execute(f"select {selected} {current}"):
                 key = tuple(str(v) for v in row[: len(suite.key)])
                 values = {c: float(v) for c, v in zip(jump, row[len(suite.key) :], strict=True) if v is not None}
                 if values:

@@ -1,0 +1,221 @@
+-- The feature matrix to compare models with: one row per offering, a (canonical model, provider) pair, flat so a
+-- BI tool filters it by any column without joins. Offerings are every model of the provider catalogs (dim_models)
+-- plus every one a price source prices. Attributes come from the provider's catalog (the id that is the canonical
+-- id itself, else the newest available one), else from LiteLLM's model map; prices are the consensus
+-- (int_price_consensus, base condition, USD per million tokens).
+
+{{
+    config(
+        indexes=[
+            {'columns': ['canonical_model_id', 'provider'], 'unique': True},
+            {'columns': ['provider']},
+            {'columns': ['capability_tier']},
+        ],
+    )
+}}
+
+with
+
+catalog as (
+
+    select
+        *,
+        replace(regexp_replace(lower(provider_model_id), '^.*/', ''), '.', '-') = canonical_model_id
+            as is_canonical_alias
+
+    from {{ ref('dim_models') }}
+
+),
+
+consensus as (
+
+    select * from {{ ref('int_price_consensus') }}
+    where unit = 'mtok'
+
+),
+
+litellm_models as (
+
+    select
+        *,
+        replace(regexp_replace(lower(provider_model_id), '^.*/', ''), '.', '-') = canonical_model_id
+            as is_canonical_alias
+
+    from {{ ref('int_litellm_models_identified') }}
+
+),
+
+offerings as (
+
+    select provider, canonical_model_id from catalog
+    union
+    select provider, canonical_model_id from consensus
+
+),
+
+catalog_ids as (
+
+    select
+        provider,
+        canonical_model_id,
+        array_agg(provider_model_id order by provider_model_id) as provider_model_ids,
+        bool_or(is_available) as is_available
+
+    from catalog
+    group by provider, canonical_model_id
+
+),
+
+catalog_representative as (
+
+    select distinct on (provider, canonical_model_id) *
+    from catalog
+    order by provider, canonical_model_id, is_available desc, is_canonical_alias desc, last_seen_at desc,
+        provider_model_id desc
+
+),
+
+litellm_representative as (
+
+    select distinct on (provider, canonical_model_id) *
+    from litellm_models
+    order by provider, canonical_model_id, is_canonical_alias desc, (deprecation_date is null) desc,
+        fetched_at desc, provider_model_id desc
+
+),
+
+prices as (
+
+    select
+        provider,
+        canonical_model_id,
+        max(consensus_price_usd) filter (where service_tier = 'standard' and component = 'input')
+            as input_price_per_mtok,
+        max(consensus_price_usd) filter (where service_tier = 'standard' and component = 'output')
+            as output_price_per_mtok,
+        max(consensus_price_usd) filter (where service_tier = 'standard' and component = 'cache_read')
+            as cached_input_price_per_mtok,
+        max(consensus_price_usd) filter (where service_tier = 'batch' and component = 'input')
+            as batch_input_price_per_mtok,
+        max(consensus_price_usd) filter (where service_tier = 'batch' and component = 'output')
+            as batch_output_price_per_mtok,
+        max(source_count) filter (where service_tier = 'standard' and component in ('input', 'output'))
+            as price_source_count,
+        coalesce(bool_or(sources_disagree) filter (where service_tier = 'standard'), false) as prices_disagree,
+        coalesce(bool_or(suspected_unit_error), false) as suspected_unit_error,
+        max(model_family) as model_family,
+        (array_agg(provider_model_ids[1] order by source_count desc))[1] as priced_model_id
+
+    from consensus
+    group by provider, canonical_model_id
+
+),
+
+joined as (
+
+    select
+        offerings.canonical_model_id,
+        offerings.provider,
+        coalesce(catalog_representative.provider_model_id, litellm_representative.provider_model_id, prices.priced_model_id)
+            as provider_model_id,
+        coalesce(catalog_ids.provider_model_ids, array[prices.priced_model_id]) as provider_model_ids,
+        coalesce(catalog_representative.display_name, offerings.canonical_model_id) as display_name,
+        coalesce(catalog_representative.model_family, prices.model_family) as model_family,
+        catalog_representative.creator,
+        coalesce(catalog_representative.context_window, litellm_representative.max_input_tokens) as context_window,
+        coalesce(catalog_representative.max_output_tokens, litellm_representative.max_output_tokens)
+            as max_output_tokens,
+        catalog_representative.input_modalities,
+        catalog_representative.output_modalities,
+        coalesce(catalog_representative.supports_vision, litellm_representative.supports_vision) as supports_vision,
+        coalesce(catalog_representative.supports_tools, litellm_representative.supports_tools) as supports_tools,
+        coalesce(catalog_representative.supports_reasoning, litellm_representative.supports_reasoning)
+            as supports_reasoning,
+        coalesce(
+            catalog_representative.supports_structured_output, litellm_representative.supports_structured_output
+        ) as supports_structured_output,
+        coalesce(catalog_representative.supports_batch, prices.batch_input_price_per_mtok is not null)
+            as supports_batch,
+        prices.input_price_per_mtok,
+        prices.output_price_per_mtok,
+        prices.cached_input_price_per_mtok,
+        prices.batch_input_price_per_mtok,
+        prices.batch_output_price_per_mtok,
+        coalesce(prices.price_source_count, 0) as price_source_count,
+        coalesce(prices.prices_disagree, false) as prices_disagree,
+        coalesce(prices.suspected_unit_error, false) as suspected_unit_error,
+        catalog_representative.open_weights,
+        catalog_representative.license,
+        catalog_representative.release_date,
+        coalesce(catalog_representative.deprecation_date, litellm_representative.deprecation_date)
+            as deprecation_date,
+        coalesce(catalog_representative.region, 'global') as region,
+        catalog_ids.provider_model_ids is not null as is_in_catalog,
+        coalesce(catalog_ids.is_available, prices.input_price_per_mtok is not null
+            or prices.output_price_per_mtok is not null) as is_available
+
+    from offerings
+    left join catalog_ids
+        on offerings.provider = catalog_ids.provider
+        and offerings.canonical_model_id = catalog_ids.canonical_model_id
+    left join catalog_representative
+        on offerings.provider = catalog_representative.provider
+        and offerings.canonical_model_id = catalog_representative.canonical_model_id
+    left join litellm_representative
+        on offerings.provider = litellm_representative.provider
+        and offerings.canonical_model_id = litellm_representative.canonical_model_id
+    left join prices
+        on offerings.provider = prices.provider
+        and offerings.canonical_model_id = prices.canonical_model_id
+
+),
+
+final as (
+
+    select
+        canonical_model_id,
+        provider,
+        provider_model_id,
+        provider_model_ids,
+        display_name,
+        model_family,
+        {{ capability_tier('joined.model_family', 'joined.canonical_model_id') }} as capability_tier,
+        creator,
+        context_window,
+        max_output_tokens,
+        input_modalities,
+        output_modalities,
+        supports_vision,
+        supports_tools,
+        supports_reasoning,
+        supports_structured_output,
+        supports_batch,
+        input_price_per_mtok,
+        output_price_per_mtok,
+        cached_input_price_per_mtok,
+        -- 3 input : 1 output, the usual blend; only when both are priced.
+        ((3 * input_price_per_mtok + output_price_per_mtok) / 4)::numeric(38, 18) as blended_price_per_mtok,
+        batch_input_price_per_mtok,
+        batch_output_price_per_mtok,
+        price_source_count,
+        prices_disagree,
+        suspected_unit_error,
+        open_weights,
+        license,
+        release_date,
+        deprecation_date,
+        region,
+        is_in_catalog,
+        is_available,
+        case
+            when is_in_catalog and is_available then 'available'
+            when is_in_catalog then 'retired'
+            when is_available then 'priced_only'
+            else 'unpriced'
+        end as availability
+
+    from joined
+
+)
+
+select * from final

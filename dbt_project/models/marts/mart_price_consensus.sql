@@ -1,0 +1,49 @@
+-- Per canonical model, provider and component (base condition, standard tier): every source's current price, the
+-- consensus and how much the sources disagree. Rule and flags: int_price_consensus and _marts__models.yml.
+
+{{
+    config(
+        indexes=[
+            {'columns': ['canonical_model_id', 'provider', 'component', 'unit'], 'unique': True},
+            {'columns': ['provider']},
+        ],
+    )
+}}
+
+with
+
+consensus as (
+
+    select * from {{ ref('int_price_consensus') }}
+    where service_tier = 'standard'
+
+),
+
+final as (
+
+    select
+        canonical_model_id,
+        provider,
+        component,
+        unit,
+        model_family,
+        genai_prices_price_usd,
+        litellm_price_usd,
+        openrouter_price_usd,
+        consensus_price_usd,
+        consensus_rule,
+        source_count,
+        min_price_usd,
+        max_price_usd,
+        price_spread,
+        sources_disagree,
+        suspected_unit_error,
+        single_source,
+        provider_model_ids,
+        updated_at
+
+    from consensus
+
+)
+
+select * from final
