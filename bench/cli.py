@@ -36,7 +36,8 @@ class Plan:
     cycle_repeats: int
     cycle_factors: tuple[float, ...]
     history_days: int
-    query_scale: int
+    unchanged_per_day: int
+    query_scale: float
     query_days: int
     query_repeats: int
     gate_rows: int
@@ -46,15 +47,17 @@ class Plan:
 FULL = Plan(
     mode="full",
     load_rows=1_000_000,
-    load_repeats=3,
+    load_repeats=2,
     load_scales=(10_000, 100_000, 1_000_000),
     cycle_factor=1,
-    cycle_repeats=3,
-    cycle_factors=(1, 10, 100),
+    cycle_repeats=2,
+    # 1x, 10x and 100x of a base a tenth of the realistic cycle: 0.1, 1 (measure 2 itself) and 10 times it.
+    cycle_factors=(0.1, 1, 10),
     history_days=30,
+    unchanged_per_day=1,
     query_scale=10,
     query_days=365,
-    query_repeats=30,
+    query_repeats=20,
     gate_rows=10_000,
     gate_repeats=5,
 )
@@ -66,8 +69,9 @@ QUICK = Plan(
     cycle_factor=0.1,
     cycle_repeats=1,
     cycle_factors=(0.1, 0.3),
-    history_days=3,
-    query_scale=1,
+    history_days=2,
+    unchanged_per_day=1,
+    query_scale=0.3,
     query_days=30,
     query_repeats=5,
     gate_rows=10_000,
@@ -125,11 +129,32 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     """Every measure, as the actions that produce them, in running order."""
     from bench.measures.cycle import CyclePair, measure_cycles
     from bench.measures.gate import measure_gate
+    from bench.measures.history import measure_history
     from bench.measures.load import LoadRun, measure_load
+    from bench.measures.queries import measure_queries
     from bench.measures.scaling import measure_scaling
 
     loads: dict[int, list[LoadRun]] = {}
     cycles: dict[float, list[CyclePair]] = {}
+
+    def history_database() -> str:
+        # Measure 2's warehouse (a full cycle at the realistic size), else a cycle of its own.
+        from bench.measures.cycle import REALISTIC, cycle_pairs
+
+        pairs = cycles.get(plan.cycle_factor) or cycle_pairs(
+            bench, REALISTIC.scaled(plan.cycle_factor), 1, seed, "m4", second=False
+        )
+        return pairs[0].database
+
+    def queries() -> list[MeasureResult]:
+        # A warehouse at query_scale times the realistic size: measure 7's cycle at that size, else one of its own.
+        from bench.measures.cycle import REALISTIC, cycle_pairs
+
+        pairs = cycles.get(plan.query_scale) or cycle_pairs(
+            bench, REALISTIC.scaled(plan.query_scale), 1, seed, "m5", second=False
+        )
+        return [measure_queries(bench, pairs[0].database, plan.query_days, plan.query_repeats, seed)]
+
     return [
         ((1,), "load path vs COPY", lambda: [measure_load(bench, plan.load_rows, plan.load_repeats, seed, loads)]),
         (
@@ -144,6 +169,12 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             lambda: [
                 measure_scaling(bench, plan.load_scales, plan.cycle_factors, plan.load_repeats, seed, loads, cycles)
             ],
+        ),
+        ((5,), "BI queries", queries),
+        (
+            (4,),
+            "storage growth",
+            lambda: [measure_history(bench, history_database(), plan.history_days, plan.unchanged_per_day, seed)],
         ),
     ]
 

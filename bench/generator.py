@@ -219,6 +219,24 @@ def _rescale_prices(value: Any, factor: Decimal) -> Any:
     return value
 
 
+def litellm_entries(count: int, seed: int = 0) -> dict[str, Any]:
+    """A LiteLLM price map of `count` models: the fixture's entries repeated under new keys, prices moved +-30%."""
+    rng = _rng(seed, "litellm")
+    fixture = load_fixture("litellm", "model_prices_and_context_window.json")
+    entries = {key: value for key, value in fixture.items() if key != "sample_spec"}
+    keys = list(entries)
+    result: dict[str, Any] = {"sample_spec": fixture.get("sample_spec", {})}
+    for index in range(count):
+        key = keys[index % len(keys)]
+        entry = dict(entries[key])
+        factor = round(rng.uniform(0.7, 1.3), 2)
+        for name, value in entry.items():
+            if "cost" in name and isinstance(value, int | float) and not isinstance(value, bool):
+                entry[name] = float(f"{value * factor:.6g}")
+        result[key if index < len(keys) else f"{key}-b{index:05d}"] = entry
+    return result
+
+
 @dataclass(frozen=True)
 class CatalogSizes:
     """How many items each simulated source serves in one cycle."""
@@ -227,6 +245,8 @@ class CatalogSizes:
     huggingface: int = 10_000
     registry_scale: int = 1
     per_keyed_provider: int = 100
+    # LiteLLM's real price map lists about 2,500 models.
+    litellm: int = 2_500
 
     def scaled(self, factor: float) -> CatalogSizes:
         """These sizes times `factor` (the registry by whole copies of the packaged data)."""
@@ -235,6 +255,7 @@ class CatalogSizes:
             huggingface=max(1, round(self.huggingface * factor)),
             registry_scale=max(1, round(self.registry_scale * factor)),
             per_keyed_provider=max(1, round(self.per_keyed_provider * factor)),
+            litellm=max(1, round(self.litellm * factor)),
         )
 
 
@@ -248,6 +269,7 @@ class Catalogs:
     keyed: dict[str, list[dict[str, Any]]]
     registry: list[dict[str, Any]]
     per_organization: int
+    litellm: dict[str, Any]
 
     @property
     def organizations(self) -> list[str]:
@@ -264,6 +286,7 @@ def catalogs(sizes: CatalogSizes, seed: int = 0, per_organization: int = 1000) -
         keyed={name: keyed_models(name, sizes.per_keyed_provider, seed) for name in _ID_FIELDS},
         registry=registry_providers(sizes.registry_scale, seed),
         per_organization=per_organization,
+        litellm=litellm_entries(sizes.litellm, seed),
     )
 
 

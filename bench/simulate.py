@@ -13,6 +13,7 @@ from modelatlas.simulator.anthropic import AnthropicHandler
 from modelatlas.simulator.core import ProviderHandler, SimRequest, SimResponse
 from modelatlas.simulator.gemini import GeminiHandler
 from modelatlas.simulator.huggingface import HuggingFaceHandler
+from modelatlas.simulator.litellm import LiteLLMHandler
 from modelatlas.simulator.mistral import MistralHandler
 from modelatlas.simulator.openai import OpenAIHandler
 from modelatlas.simulator.openrouter import OpenRouterHandler
@@ -73,6 +74,9 @@ def build_bench_simulator(catalogs: Catalogs, port: int = 0) -> Simulator:
     handlers["openrouter"] = openrouter
     handlers["huggingface"] = IndexedHuggingFaceHandler(sample_key("huggingface"), catalogs.huggingface)
     handlers[REGISTRY] = RegistryHandler(catalogs.registry)
+    litellm = LiteLLMHandler(None)
+    litellm.entries = catalogs.litellm
+    handlers["litellm"] = litellm
     return Simulator(handlers, port=port)
 
 

@@ -106,6 +106,7 @@ class CyclePair:
     second: Cycle
     history_before: int | None
     history_after: int | None
+    database: str = ""
 
 
 def cycle_pairs(
@@ -122,7 +123,7 @@ def cycle_pairs(
             before = history_rows(bench, database)
             again = run_cycle(bench, env, database) if second else full
             after = history_rows(bench, database) if second else before
-            pairs.append(CyclePair(full, again, before, after))
+            pairs.append(CyclePair(full, again, before, after, database))
     return pairs
 
 
@@ -170,7 +171,8 @@ def describe_sizes(sizes: CatalogSizes) -> str:
     """The catalog sizes of a cycle, for the table."""
     return (
         f"OpenRouter {sizes.openrouter:,}, registry {sizes.registry_scale}x (2,330 models each), "
-        f"Hugging Face {sizes.huggingface:,}, {sizes.per_keyed_provider:,} per keyed provider"
+        f"Hugging Face {sizes.huggingface:,}, {sizes.per_keyed_provider:,} per keyed provider, "
+        f"LiteLLM {sizes.litellm:,}"
     )
 
 

@@ -40,7 +40,9 @@ def cycle_scaling(
     points = []
     for factor in factors:
         label = f"m7_{str(factor).replace('.', '_')}"
-        pair = (measured.get(factor) or cycle_pairs(bench, REALISTIC.scaled(factor), 1, seed, label, second=False))[0]
+        pairs = measured.get(factor) or cycle_pairs(bench, REALISTIC.scaled(factor), 1, seed, label, second=False)
+        measured[factor] = pairs
+        pair = pairs[0]
         counts = pair.full.report.get("row_counts") or {}
         rows = sum(count for name, count in counts.items() if name.startswith("raw_"))
         points.append(

@@ -126,8 +126,12 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                     "removed": _id_list(changes.removed),
                     OUTCOME_METADATA_KEY: outcome,
                 }
-            # Only the catalog itself is versioned: other tables (observations over time) change at every fetch.
-            version = catalog_data_version(stats.content_hashes, settings.region) if table == "models" else None
+            # The catalog and the prices read from it are versioned by its content, observations over time
+            # (model_stats) by the counters observed: a fetch that saw the same gives the same version.
+            if table in ("models", "price_points"):
+                version: dg.DataVersion | None = catalog_data_version(stats.content_hashes, settings.region)
+            else:
+                version = catalog_data_version(stats.observations, settings.region) if stats.observations else None
             if key in selected:
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)
 

@@ -94,11 +94,12 @@ def test_a_seed_gives_the_same_catalogs_and_another_seed_others() -> None:
 
 def test_sizes_scale_by_a_factor_and_never_reach_zero() -> None:
     sizes = CatalogSizes().scaled(10)
-    assert (sizes.openrouter, sizes.huggingface, sizes.per_keyed_provider, sizes.registry_scale) == (
+    assert (sizes.openrouter, sizes.huggingface, sizes.per_keyed_provider, sizes.registry_scale, sizes.litellm) == (
         4000,
         100_000,
         1000,
         10,
+        25_000,
     )
     tiny = CatalogSizes().scaled(0.001)
     assert min(tiny.openrouter, tiny.huggingface, tiny.per_keyed_provider, tiny.registry_scale) == 1
@@ -113,3 +114,11 @@ def test_a_days_price_changes_are_the_share_asked_for_and_repeatable() -> None:
     assert day_one <= set(keys)
     assert generator.price_changes(keys[:10], 0.01, day=1) == set()
     assert math.isclose(len(generator.price_changes(keys, 0.1, day=3)), 500)
+
+
+def test_the_litellm_map_has_the_size_asked_for_with_the_fixtures_entries_first() -> None:
+    fixture = load_fixture("litellm", "model_prices_and_context_window.json")
+    entries = generator.litellm_entries(500, seed=1)
+    assert len(entries) == 501  # and the sample_spec entry LiteLLM's file starts with
+    assert set(fixture) <= set(entries)
+    assert all(entry["litellm_provider"] for key, entry in entries.items() if key != "sample_spec")

@@ -18,7 +18,7 @@ from typing import Any
 
 import dlt
 import httpx
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 from dlt.common.json import json as fast_json
 from dlt.sources import DltResource
 
@@ -319,6 +319,7 @@ def page_rows(
         stats.ids.add(identifier)
         stats.content_hashes[identifier] = digest
         columns = model_columns(item)
+        stats.observations[identifier] = f"{columns['downloads']}:{columns['likes']}:{columns['trending_score']}"
         tags = columns["tags"]
         columns["tags"] = None if tags is None else fast_json.dumps(tags)
         rows.append(
