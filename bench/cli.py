@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import BenchWarehouse, bench_warehouse
-from bench.results import MeasureResult, markdown_table, write_results
+from bench.results import MeasureResult, markdown_table, write_merged, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
@@ -89,6 +89,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: bench/results)")
     parser.add_argument("--stem", default=None, help="results file name stem (default: latest, quick: latest-quick)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary MODELATLAS_HOME")
+    parser.add_argument(
+        "--merge", type=Path, default=None, help="merge the measures of this results file into latest.json, run none"
+    )
     return parser.parse_args(argv)
 
 
@@ -182,6 +185,10 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected measures and write the results; exit 0 unless the harness itself broke."""
     args = parse_args(argv)
+    if args.merge is not None:
+        json_path, md_path = write_merged(args.out or RESULTS_DIR, args.merge, args.stem or "latest")
+        say(f"merged {args.merge} into {json_path} and {md_path}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     plan = QUICK if args.quick else FULL
     wanted = selected(args.only)

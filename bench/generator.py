@@ -203,10 +203,19 @@ def registry_providers(scale: int, seed: int = 0) -> list[dict[str, Any]]:
     return providers
 
 
+# Rescaled prices keep at most 9 decimals (per million tokens): sources refuse prices they cannot store exactly.
+PRICE_QUANTUM = Decimal("1e-9")
+
+
+def rescale_price(value: str, factor: Decimal) -> str:
+    """A decimal price string times `factor`, rounded to `PRICE_QUANTUM`."""
+    return format((Decimal(value) * factor).quantize(PRICE_QUANTUM).normalize(), "f")
+
+
 def _rescale_prices(value: Any, factor: Decimal) -> Any:
     if isinstance(value, str):
         try:
-            return format((Decimal(value) * factor).normalize(), "f")
+            return rescale_price(value, factor)
         except ArithmeticError:
             return value
     if isinstance(value, list):

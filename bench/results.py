@@ -190,3 +190,48 @@ def write_results(
     json_path.write_text(json.dumps(to_json(results, info, mode, started), indent=2, default=str) + "\n")
     md_path.write_text(render_markdown(results, info, mode, started))
     return json_path, md_path
+
+
+def table_from_json(measures: Sequence[dict[str, Any]]) -> str:
+    """The markdown table of measures as `to_json` wrote them."""
+    lines = ["| # | measure | figure | target | status | note |", "|---|---|---|---|---|---|"]
+    for measure in measures:
+        if measure.get("error"):
+            lines.append(
+                f"| {measure['measure']} | {_cell(measure['title'])} | n/a | | error | {_cell(measure['error'])} |"
+            )
+            continue
+        for check in measure["checks"]:
+            value = check["value"]
+            figure = "n/a" if value is None else f"{format_number(value)}{check['unit']}"
+            lines.append(
+                f"| {check['measure']} | {_cell(check['name'])} | {figure} | {check['target'] or ''} "
+                f"| {check['status']} | {_cell(check['note'])} |"
+            )
+    return "\n".join(lines)
+
+
+def merge_runs(base: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    """`base` with the measures `newer` ran replaced by newer's, each measure saying when it ran."""
+    for run in (base, newer):
+        for measure in run["measures"]:
+            measure.setdefault("ran_at", run["started_at"])
+    replaced = {measure["measure"] for measure in newer["measures"]}
+    kept = [measure for measure in base["measures"] if measure["measure"] not in replaced]
+    merged = dict(base)
+    merged["measures"] = sorted([*kept, *newer["measures"]], key=lambda measure: int(measure["measure"]))
+    return merged
+
+
+def write_merged(directory: Path, newer_path: Path, stem: str = "latest") -> tuple[Path, Path]:
+    """Merge the measures of `newer_path` into `<stem>.json` and rewrite `<stem>.md` from the merged runs."""
+    json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
+    merged = merge_runs(json.loads(json_path.read_text()), json.loads(newer_path.read_text()))
+    json_path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    times = sorted({measure["ran_at"] for measure in merged["measures"]})
+    md_path.write_text(
+        f"# ModelAtlas benchmark ({merged['mode']})\n\n"
+        f"Run {', '.join(times)} on {machine_line(merged['machine'])}.\n\n"
+        f"{table_from_json(merged['measures'])}\n"
+    )
+    return json_path, md_path

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.generator import price_changes, registry_providers
+from bench.generator import price_changes, registry_providers, rescale_price
 from bench.harness import BenchWarehouse, environment
 from bench.results import Check, MeasureResult, Target, median
 
@@ -58,7 +58,7 @@ def apply_changes(providers: list[dict[str, Any]], slots: list[PriceSlot], chang
     for slot in slots:
         if slot.name in changed:
             prices = providers[slot.provider]["models"][slot.model]["prices"]
-            prices[slot.key] = format((Decimal(prices[slot.key]) * Decimal("1.05")).normalize(), "f")
+            prices[slot.key] = rescale_price(prices[slot.key], Decimal("1.05"))
 
 
 def snapshot_of(providers: list[dict[str, Any]], day: int) -> Any:

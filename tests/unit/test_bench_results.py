@@ -16,6 +16,7 @@ from bench.results import (
     markdown_table,
     median,
     percentile,
+    write_merged,
     write_results,
 )
 
@@ -100,3 +101,20 @@ def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
     assert text.startswith("# ModelAtlas benchmark (full)")
     assert "cores (nproc)" in text
     assert "| 2 | wall | 75.0 s | < 60.0 s | missed |" in text
+
+
+def test_a_later_run_of_some_measures_replaces_only_those(tmp_path: Path) -> None:
+    write_results(results(), tmp_path, "full", datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    later = [MeasureResult(5, "queries", checks=[Check(5, "p95 history", 12.0, " ms", Target("<", 100, " ms"))])]
+    newer, _ = write_results(later, tmp_path / "later", "full", datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    json_path, md_path = write_merged(tmp_path, newer)
+    measures = json.loads(json_path.read_text())["measures"]
+    assert [(m["measure"], m["ran_at"]) for m in measures] == [
+        (1, "2026-12-01T10:00:00+00:00"),
+        (2, "2026-12-01T10:00:00+00:00"),
+        (5, "2026-12-01T11:00:00+00:00"),
+    ]
+    text = md_path.read_text()
+    assert "| 5 | p95 history | 12.0 ms | < 100 ms | met |  |" in text
+    assert "| 1 | path / COPY | 1.70x | <= 2.00x | met |" in text
+    assert "error" not in text
