@@ -25,6 +25,17 @@ from bench.results import Check, MeasureResult, Target, percentile
 PRICE_TABLES = ("raw_genai_prices.price_points", "raw_litellm.price_points", "raw_openrouter.price_points")
 LIMIT_MS = 100.0
 YEAR_START = datetime(2025, 12, 1, tzinfo=UTC)
+# The README's bulk as-of pattern: each usage row (provider, model, time) priced through marts.fct_price_timeline.
+AS_OF_QUERY = (
+    "select count(price.price_usd) "
+    "from unnest(%s::text[], %s::text[], %s::timestamptz[]) as usage(provider, model, used_at) "
+    "left join lateral (select t.price_usd from marts.fct_price_timeline as t "
+    "where t.provider = usage.provider and t.canonical_model_id = usage.model "
+    "and t.component = 'input' and t.service_tier = 'standard' and t.condition = 'base' and t.region = 'global' "
+    "and coalesce(t.valid_from, '-infinity') <= usage.used_at "
+    "and (t.valid_to is null or usage.used_at < t.valid_to) "
+    "order by coalesce(t.valid_from, '-infinity') desc limit 1) as price on true"
+)
 
 
 def _columns(conn: Any, table: str) -> list[str]:
@@ -91,11 +102,10 @@ def bi_queries(conn: Any, rng: random.Random) -> dict[str, Callable[[], tuple[st
         conn, "select distinct capability_tier from marts.mart_model_comparison where capability_tier is not null"
     ) or [None]
     providers = _pick(conn, "select distinct provider from marts.mart_price_trends") or [None]
-    lookups = _pick(
-        conn,
-        "select distinct canonical_model_id from marts.fct_price_history where component = 'input' "
-        "and condition = 'base' and service_tier = 'standard' and canonical_model_id is not null",
-    )
+    offerings = conn.execute(
+        "select distinct provider, canonical_model_id from marts.fct_price_timeline where component = 'input' "
+        "and condition = 'base' and service_tier = 'standard' and region = 'global'"
+    ).fetchall()
 
     def comparison() -> tuple[str, tuple[Any, ...]]:
         return (
@@ -127,19 +137,9 @@ def bi_queries(conn: Any, rng: random.Random) -> dict[str, Callable[[], tuple[st
         )
 
     def as_of() -> tuple[str, tuple[Any, ...]]:
-        picked = [rng.choice(lookups) for _ in range(10_000)]
+        picked = [rng.choice(offerings) for _ in range(10_000)]
         moments = [YEAR_START + timedelta(seconds=rng.randrange(365 * 86_400)) for _ in range(10_000)]
-        return (
-            "select count(price.price_usd) from unnest(%s::text[], %s::timestamptz[]) as usage(model, used_at) "
-            "left join lateral (select h.price_usd from marts.fct_price_history as h "
-            "where h.canonical_model_id = usage.model and h.component = 'input' and h.service_tier = 'standard' "
-            "and h.condition = 'base' and h.region = 'global' "
-            "and coalesce(h.valid_from, '-infinity') <= usage.used_at "
-            "and (h.valid_to is null or usage.used_at < h.valid_to) "
-            "order by array_position(array['genai-prices', 'litellm', 'openrouter'], h.source), "
-            "h.is_canonical_alias desc, h.first_seen_at desc limit 1) as price on true",
-            (picked, moments),
-        )
+        return (AS_OF_QUERY, ([p for p, _ in picked], [m for _, m in picked], moments))
 
     return {
         "filtered model comparison": comparison,
