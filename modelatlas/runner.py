@@ -19,6 +19,7 @@ from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
 from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
@@ -269,6 +270,8 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     started = time.monotonic()
     info, project_changed = prepare(warehouse)
     definitions = build_definitions()
+    # After the definitions' imports, so that the two threads never import the same modules at once.
+    preload_engine()
     job = definitions.resolve_implicit_global_asset_job_def()
     graph = definitions.resolve_asset_graph()
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
