@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +16,8 @@ from typing import Any, TypeVar
 import psutil
 from psycopg import sql
 
-from modelatlas.settings import warehouse_settings
+from modelatlas.redaction import SECRET_ENV_VARS
+from modelatlas.settings import environment, warehouse_settings
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import connect
 
@@ -25,16 +25,10 @@ T = TypeVar("T")
 # Settings of the caller's environment that would point the benchmark at another warehouse or real providers.
 ISOLATED_VARIABLES = (
     "MODELATLAS_WAREHOUSE_URL",
-    "MODELATLAS_WAREHOUSE_PASSWORD",
     "MODELATLAS_WAREHOUSE_DATABASE",
     "MODELATLAS_DAGSTER_DATABASE",
     "DAGSTER_HOME",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "MISTRAL_API_KEY",
-    "HF_TOKEN",
-    "OPENROUTER_API_KEY",
+    *SECRET_ENV_VARS,
 )
 
 
@@ -81,40 +75,18 @@ def bench_warehouse(port: int | None = None, keep: bool = False) -> Iterator[Ben
     """A fresh embedded warehouse in a temporary MODELATLAS_HOME on a free port; stopped and removed afterwards."""
     home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-"))
     chosen = port or free_port()
-    overrides = {"MODELATLAS_HOME": str(home), "MODELATLAS_WAREHOUSE_PORT": str(chosen)}
-    saved = {name: os.environ.get(name) for name in (*ISOLATED_VARIABLES, *overrides)}
-    for name in ISOLATED_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ.update(overrides)
-    warehouse = Warehouse(warehouse_settings())
-    try:
-        info = warehouse.ensure_ready()
-        yield BenchWarehouse(home, chosen, warehouse, info)
-    finally:
-        with contextlib.suppress(Exception):
-            warehouse.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        if not keep:
-            shutil.rmtree(home, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def environment(overrides: Mapping[str, str]) -> Iterator[None]:
-    """Set variables for the duration of a block, restoring the previous values afterwards."""
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    overrides: dict[str, str | None] = dict.fromkeys(ISOLATED_VARIABLES)
+    overrides |= {"MODELATLAS_HOME": str(home), "MODELATLAS_WAREHOUSE_PORT": str(chosen)}
+    with environment(overrides):
+        warehouse = Warehouse(warehouse_settings())
+        try:
+            info = warehouse.ensure_ready()
+            yield BenchWarehouse(home, chosen, warehouse, info)
+        finally:
+            with contextlib.suppress(Exception):
+                warehouse.stop()
+            if not keep:
+                shutil.rmtree(home, ignore_errors=True)
 
 
 def timed(action: Callable[[], T]) -> tuple[float, T]:

@@ -20,6 +20,7 @@ from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
 from modelatlas.pipelines.providers import PROVIDERS
 from modelatlas.pipelines.quality.validation import preload_engine
+from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
@@ -212,20 +213,6 @@ def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey],
 
 
 @contextlib.contextmanager
-def _environment(overrides: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
 def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
     """The simulator serving every provider, the environment pointing at it, and the sample database."""
     simulator = build_simulator(PROVIDERS).start()
@@ -236,7 +223,7 @@ def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
         "DAGSTER_HOME": str(warehouse.settings.home / "dagster-sample"),
     }
     try:
-        with _environment(overrides):
+        with environment(overrides):
             yield Warehouse(replace(warehouse.settings, database=SAMPLE_DATABASE))
     finally:
         simulator.stop()

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.generator import price_changes, registry_providers, rescale_price
-from bench.harness import BenchWarehouse, environment
+from bench.harness import BenchWarehouse
 from bench.results import Check, MeasureResult, Target, median
+from modelatlas.settings import environment
 
 CYCLES_PER_DAY = 144
 CHANGE_SHARE = 0.01
