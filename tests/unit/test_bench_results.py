@@ -118,3 +118,14 @@ def test_a_later_run_of_some_measures_replaces_only_those(tmp_path: Path) -> Non
     assert "| 5 | p95 history | 12.0 ms | < 100 ms | met |  |" in text
     assert "| 1 | path / COPY | 1.70x | <= 2.00x | met |" in text
     assert "error" not in text
+
+
+def test_storage_growth_settles_on_the_second_half_of_the_period() -> None:
+    from bench.measures.history import mean_bytes, second_half
+
+    # The first load's rewrite is paid once; later loads reuse the space VACUUM freed.
+    growth = [2_818_048, 40_960, 8_192, 0, 8_192, 0]
+    assert second_half(growth) == [0, 8_192, 0]
+    assert mean_bytes(second_half(growth)) == pytest.approx(8_192 / 3)
+    assert mean_bytes(growth) > 400_000
+    assert second_half([5]) == [5] and mean_bytes([]) == 0.0
