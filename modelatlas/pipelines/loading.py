@@ -33,6 +33,9 @@ _DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
+    # Ctrl-C (SIGINT) or SIGTERM interrupts the whole cycle. dlt would catch it in normalize and load, fail only that
+    # step and let the run go on; the next run completes the half-finished load package instead (run_source).
+    "RUNTIME__INTERCEPT_SIGNALS": "false",
 }
 # Arrow tables carry JSON as text under a `json` column hint; dlt warns that the hints differ on every load, while
 # PostgreSQL parsing the text into jsonb is exactly what is meant.
