@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui clean
+.PHONY: run test lint format ui clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -20,19 +20,23 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 run: $(SYNCED)
-	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict)
+	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict) $(if $(REBUILD),--rebuild)
 
 test: $(SYNCED)
 	$(BIN)/pytest
 
 lint: $(SYNCED)
-	$(BIN)/ruff check modelatlas tests
-	$(BIN)/ruff format --check modelatlas tests
+	$(BIN)/ruff check modelatlas tests bench
+	$(BIN)/ruff format --check modelatlas tests bench
 	$(BIN)/mypy
 
 format: $(SYNCED)
-	$(BIN)/ruff format modelatlas tests
-	$(BIN)/ruff check --fix modelatlas tests
+	$(BIN)/ruff format modelatlas tests bench
+	$(BIN)/ruff check --fix modelatlas tests bench
+
+# The benchmark harness (bench/): `make bench` measures at full size, `make bench QUICK=1` is a short smoke run.
+bench: $(SYNCED)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 ui: $(SYNCED)
 	$(BIN)/modelatlas ui

@@ -28,7 +28,7 @@ EXIT_INTERRUPTED = 130
 def _cmd_run(args: argparse.Namespace) -> int:
     from modelatlas.runner import format_summary, run
 
-    summary = run(selection=args.select, verbose=args.verbose, sample=args.sample)
+    summary = run(selection=args.select, verbose=args.verbose, sample=args.sample, rebuild=args.rebuild)
     print(format_summary(summary))
     return run_exit_code(summary, strict=args.strict)
 
@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample", action="store_true", help="run against the provider simulator, into modelatlas_sample"
     )
     run_parser.add_argument("--strict", action="store_true", help="exit non-zero on any failure, unreachable too")
+    run_parser.add_argument(
+        "--rebuild", action="store_true", help="build every dbt model, also those whose inputs are unchanged"
+    )
     run_parser.add_argument("-v", "--verbose", action="store_true", help="show dbt's and Dagster's step output")
     run_parser.set_defaults(handler=_cmd_run)
 

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
 from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.pipelines.quality.validation import preload_engine
+from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
@@ -29,6 +31,9 @@ SUMMARY_SCHEMAS = ("raw\\_%", "marts")
 # execute_in_process prints every Dagster event by default; the summary reports failures itself.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
+CODE_VERSION_TAG = "dagster/code_version"
+DATA_VERSION_TAG = "dagster/data_version"
+INPUT_VERSION_TAG = "dagster/input_data_version/"
 
 
 @dataclass
@@ -61,13 +66,91 @@ class RunSummary:
         return "interrupted" in self.failures.values()
 
 
-def prepare(warehouse: Warehouse) -> ConnectionInfo:
-    """Start or reach the warehouse, write the Dagster instance config and build the dbt manifest."""
+def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
+    """Start or reach the warehouse, write the Dagster instance config and build the dbt manifest.
+
+    Also says whether the dbt project changed since the last parse (then every model is rebuilt).
+    """
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     os.environ.update(info.dbt_env())
-    prepare_manifest(force=True)
-    return info
+    parsed = prepare_manifest()
+    return info, parsed
+
+
+@dataclass(frozen=True)
+class Built:
+    """What an asset's latest materialization recorded: its code version, data version and the inputs it read."""
+
+    code_version: str | None
+    data_version: str | None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> Built:
+        """From a materialization's tags (Dagster records the data version of every input it read)."""
+        return cls(
+            code_version=tags.get(CODE_VERSION_TAG),
+            data_version=tags.get(DATA_VERSION_TAG),
+            inputs={
+                name.removeprefix(INPUT_VERSION_TAG): value
+                for name, value in tags.items()
+                if name.startswith(INPUT_VERSION_TAG)
+            },
+        )
+
+
+def stale_models(
+    order: Sequence[dg.AssetKey],
+    parents: Mapping[dg.AssetKey, Sequence[dg.AssetKey]],
+    code_versions: Mapping[dg.AssetKey, str | None],
+    latest: Mapping[dg.AssetKey, Built | None],
+) -> list[dg.AssetKey]:
+    """The models (in dependency `order`) to build: never built, built from other code, built from an input whose
+    data version differs from the one it read, or downstream of a model rebuilt now.
+
+    Dagster gives an asset that does not version its data a new data version at every materialization, so its
+    models are rebuilt every time; an input that has never materialized (a skipped provider) changes nothing.
+    """
+    stale: list[dg.AssetKey] = []
+    rebuilt: set[dg.AssetKey] = set()
+    for key in order:
+        built = latest.get(key)
+        changed = built is None or (code_versions.get(key) is not None and built.code_version != code_versions[key])
+        for parent in parents.get(key, ()):
+            if changed:
+                break
+            current = latest.get(parent)
+            assert built is not None
+            recorded = built.inputs.get(parent.to_user_string())
+            changed = parent in rebuilt or recorded != (current.data_version if current is not None else None)
+        if changed:
+            stale.append(key)
+            rebuilt.add(key)
+    return stale
+
+
+def _latest_builds(instance: dg.DagsterInstance, keys: set[dg.AssetKey]) -> dict[dg.AssetKey, Built | None]:
+    latest: dict[dg.AssetKey, Built | None] = {}
+    for key in keys:
+        event = instance.get_latest_materialization_event(key)
+        materialization = event.asset_materialization if event is not None else None
+        latest[key] = Built.from_tags(materialization.tags or {}) if materialization is not None else None
+    return latest
+
+
+def models_to_build(
+    instance: dg.DagsterInstance, graph: Any, models: list[dg.AssetKey], rebuild: bool
+) -> list[dg.AssetKey]:
+    """The selected dbt models whose inputs changed since they were built (all of them with `rebuild`)."""
+    if rebuild or not models:
+        return models
+    selected = set(models)
+    order = [key for key in graph.toposorted_asset_keys if key in selected]
+    parents = {key: sorted(graph.get(key).parent_keys, key=str) for key in order}
+    code_versions = {key: graph.get(key).code_version for key in order}
+    looked_up = selected | {parent for keys in parents.values() for parent in keys}
+    return stale_models(order, parents, code_versions, _latest_builds(instance, looked_up))
 
 
 def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = None) -> RunSummary:
@@ -130,20 +213,6 @@ def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey],
 
 
 @contextlib.contextmanager
-def _environment(overrides: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
 def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
     """The simulator serving every provider, the environment pointing at it, and the sample database."""
     simulator = build_simulator(PROVIDERS).start()
@@ -154,34 +223,42 @@ def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
         "DAGSTER_HOME": str(warehouse.settings.home / "dagster-sample"),
     }
     try:
-        with _environment(overrides):
+        with environment(overrides):
             yield Warehouse(replace(warehouse.settings, database=SAMPLE_DATABASE))
     finally:
         simulator.stop()
 
 
 def run(
-    selection: str | None = None, warehouse: Warehouse | None = None, verbose: bool = False, sample: bool = False
+    selection: str | None = None,
+    warehouse: Warehouse | None = None,
+    verbose: bool = False,
+    sample: bool = False,
+    rebuild: bool = False,
 ) -> RunSummary:
     """Materialize the selected assets (all by default) once, in this process, into the configured instance.
 
+    dbt models whose inputs are unchanged since their last build are left as they are, unless `rebuild`.
     With `sample`, every provider is served by the simulator and everything loads into `modelatlas_sample`.
     """
     warehouse = warehouse or Warehouse.from_env()
     if not sample:
-        return _run(selection, warehouse, verbose)
+        return _run(selection, warehouse, verbose, rebuild)
     with sample_mode(warehouse) as sample_warehouse:
-        summary = _run(selection, sample_warehouse, verbose)
+        summary = _run(selection, sample_warehouse, verbose, rebuild)
     summary.outcomes.insert(0, f"sample mode: simulated providers, database {SAMPLE_DATABASE}")
     return summary
 
 
-def _run(selection: str | None, warehouse: Warehouse, verbose: bool) -> RunSummary:
+def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bool = False) -> RunSummary:
     """Extraction assets first, dbt second, as two Dagster runs: within one run a failed provider would stop every
-    dbt model downstream of it, and one provider down must never stop the others."""
+    dbt model downstream of it, and one provider down must never stop the others. The second run builds only the
+    models whose inputs changed: an unchanged cycle leaves the marts as they are."""
     started = time.monotonic()
-    info = prepare(warehouse)
+    info, project_changed = prepare(warehouse)
     definitions = build_definitions()
+    # After the definitions' imports, so that the two threads never import the same modules at once.
+    preload_engine()
     job = definitions.resolve_implicit_global_asset_job_def()
     graph = definitions.resolve_asset_graph()
     materializable = {key for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
@@ -193,7 +270,19 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool) -> RunSumma
     output_log = None if verbose else warehouse.settings.home / "logs" / "last-run.log"
     summary: RunSummary | None = None
     with dg.DagsterInstance.get() as instance, _captured_output(output_log):
-        for phase in split_phases(graph, selected):
+        # Every step runs in this process: pooled storage connections instead of a new, password-authenticated
+        # connection for each of the hundreds of events a run writes (what Dagster does for its webserver).
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        extraction, models = split_phases(graph, selected)
+        for index, phase in enumerate((extraction, models)):
+            if index == 1:
+                phase = models_to_build(instance, graph, phase, rebuild or project_changed)
+                skipped = len(models) - len(phase)
+                if skipped:
+                    unchanged = "every dbt model's" if not phase else f"{skipped} dbt models'"
+                    outcome = f"dbt: {unchanged} inputs unchanged since their last build: left as they are"
+                    summary = summary or RunSummary(run_id="", success=True)
+                    summary.outcomes.append(outcome)
             if not phase:
                 continue
             result = job.execute_in_process(
@@ -206,6 +295,7 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool) -> RunSumma
             if summary.interrupted:
                 break
     assert summary is not None
+    summary.run_id = summary.run_id or (summary.run_ids[0] if summary.run_ids else "")
     summary.output_log = output_log
     summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
     summary.elapsed_s = time.monotonic() - started

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +92,23 @@ def parse_seconds(raw: str | None, default: float, name: str = "MODELATLAS_GENAI
     if not (math.isfinite(seconds) and seconds > 0):
         raise ConfigurationError(f"{name} must be more than 0 seconds")
     return seconds
+
+
+@contextlib.contextmanager
+def environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
+    """Set variables (None unsets one) for the duration of a block, restoring the previous values afterwards."""
+    saved = {name: os.environ.get(name) for name in overrides}
+    try:
+        for name, value in overrides.items():
+            _set_variable(name, value)
+        yield
+    finally:
+        for name, previous in saved.items():
+            _set_variable(name, previous)
+
+
+def _set_variable(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value

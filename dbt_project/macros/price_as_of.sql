@@ -8,13 +8,14 @@
       at               the timestamp                                        default current_timestamp
       provider         ModelAtlas's provider id (openai, aws_bedrock, ...)  default any provider
       condition        default 'base'; service_tier default 'standard'; region default 'global'
-      sources          the sources in order of preference (a list of names)  default genai-prices, litellm, openrouter
+      sources          the sources in order of preference (a list of names)  default price_source_preference()
       column           the column returned                                  default 'price_usd'
 
     A row is in effect at `at` when valid_from <= at < valid_to (a null valid_from is an unknown start, a null
     valid_to still open). Among rows in effect: the preferred source first, then the model id that is the canonical
     id itself (gpt-4o over gpt-4o-2024-05-13), then the latest recorded row (a source's restatement of its past
-    wins over what it said before), then the latest dated id.
+    wins over what it said before), then the latest dated id (and the row id, so that
+    ties resolve the same way everywhere).
 -#}
 {% macro price_as_of(
     canonical_model_id=none,
@@ -25,12 +26,13 @@
     condition="'base'",
     service_tier="'standard'",
     region="'global'",
-    sources=['genai-prices', 'litellm', 'openrouter'],
+    sources=none,
     column='price_usd'
 ) -%}
     {%- if canonical_model_id is none and provider_model_id is none -%}
         {{ exceptions.raise_compiler_error("price_as_of needs canonical_model_id or provider_model_id") }}
     {%- endif -%}
+    {%- set sources = sources if sources is not none else price_source_preference() -%}
     (
         select price_history.{{ column }}
         from {{ ref('fct_price_history') }} as price_history
@@ -54,7 +56,8 @@
             array_position(array['{{ sources | join("', '") }}']::text[], price_history.source),
             price_history.is_canonical_alias desc,
             price_history.first_seen_at desc,
-            price_history.provider_model_id desc
+            price_history.provider_model_id desc,
+            price_history.price_history_id
         limit 1
     )
 {%- endmacro %}

@@ -1,8 +1,10 @@
 """One Dagster asset per provider catalog: skipped without its key, failed with a clear reason, changes reported."""
 
+import hashlib
+import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -27,6 +29,13 @@ def previous_hashes(warehouse: WarehouseResource, spec: ProviderSpec) -> dict[st
         f"select id, content_hash from {table} where batch_id = (select max(batch_id) from {table})",
     )
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+def catalog_data_version(content_hashes: Mapping[str, str], region: str) -> dg.DataVersion:
+    """The version of a catalog's content: the same models with the same content give the same version, so the
+    dbt models reading it are not rebuilt for an unchanged fetch."""
+    content = json.dumps([region, sorted(content_hashes.items())])
+    return dg.DataVersion(hashlib.sha256(content.encode()).hexdigest()[:32])
 
 
 def _id_list(ids: list[str]) -> str:
@@ -117,8 +126,14 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                     "removed": _id_list(changes.removed),
                     OUTCOME_METADATA_KEY: outcome,
                 }
+            # The catalog and the prices read from it are versioned by its content, observations over time
+            # (model_stats) by the counters observed: a fetch that saw the same gives the same version.
+            if table in ("models", "price_points"):
+                version: dg.DataVersion | None = catalog_data_version(stats.content_hashes, settings.region)
+            else:
+                version = catalog_data_version(stats.observations, settings.region) if stats.observations else None
             if key in selected:
-                yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+                yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)
 
     return catalog
 

@@ -96,4 +96,7 @@ def genai_prices_registry(
             metadata[OUTCOME_METADATA_KEY] = outcome
         if table == "prices":
             metadata["preview"] = dg.MetadataValue.md(price_preview(sample))
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        # Every table is versioned by the registry's own version (package version or content hash): a read of
+        # the same registry rebuilds nothing downstream (its `loads` row says when it was read).
+        version = dg.DataVersion(snapshot.version)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)

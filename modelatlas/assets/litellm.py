@@ -135,4 +135,7 @@ def litellm_prices(
             }
         if table == "loads":
             metadata[OUTCOME_METADATA_KEY] = outcome
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        # Every table is versioned by the price file's own version: an unchanged file rebuilds nothing
+        # downstream (its `loads` row says when it was read).
+        version = dg.DataVersion(document.version)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=version)

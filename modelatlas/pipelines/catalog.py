@@ -75,6 +75,8 @@ class FetchStats:
     items: int = 0
     ids: set[str] = field(default_factory=set)
     content_hashes: dict[str, str] = field(default_factory=dict)
+    # Counters a source observes at each fetch (Hugging Face downloads and likes), by id, as text.
+    observations: dict[str, str] = field(default_factory=dict)
 
 
 def batch_id(fetched_at: datetime) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.extract import materialize_schema_item
 from dlt.sources import DltSource
 
@@ -27,7 +28,29 @@ _DLT_DEFAULTS = {
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
     # Merge staging tables are emptied after each load instead of keeping a second copy of every row.
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    # Arrow tables get dlt's load id and row id columns too, so they fit tables that dict loads created.
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+    # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
+    "DATA_WRITER__FILE_MAX_ITEMS": "100000",
+    # Ctrl-C (SIGINT) or SIGTERM interrupts the whole cycle. dlt would catch it in normalize and load, fail only that
+    # step and let the run go on; the next run completes the half-finished load package instead (run_source).
+    "RUNTIME__INTERCEPT_SIGNALS": "false",
 }
+# Arrow tables carry JSON as text under a `json` column hint; dlt warns that the hints differ on every load, while
+# PostgreSQL parsing the text into jsonb is exactly what is meant.
+_EXPECTED_DLT_WARNINGS = ("when merging arrow schema with dlt schema, several column hints were different",)
+
+
+class _ExpectedWarnings(logging.Filter):
+    """Drops dlt's warnings about differences ModelAtlas makes on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(expected in message for expected in _EXPECTED_DLT_WARNINGS)
+
+
+_EXPECTED_WARNINGS_FILTER = _ExpectedWarnings()
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,9 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
     """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
     for key, value in _DLT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    dlt_logger = logging.getLogger("dlt")
+    if _EXPECTED_WARNINGS_FILTER not in dlt_logger.filters:
+        dlt_logger.addFilter(_EXPECTED_WARNINGS_FILTER)
     pipelines_dir.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=name,
@@ -60,6 +86,39 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir),
     )
+
+
+def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
+    """True when `table` of the pipeline's dataset has no row or does not exist yet."""
+    with pipeline.sql_client() as client:
+        try:
+            rows = client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1")
+        except DatabaseUndefinedRelation:
+            return True
+    return not rows
+
+
+def append_where_nothing_to_merge(pipeline: dlt.Pipeline, source: DltSource) -> list[str]:
+    """Load deduplicated delete-insert merges into empty tables as appends; return those tables.
+
+    There is nothing to merge with, and the merge's staging copy and insert took half of a big first load
+    (a whole Hugging Face catalog). Only resources that declare their rows unique (`deduplicated`) qualify.
+    """
+    appended = []
+    for resource in source.selected_resources.values():
+        disposition = resource.write_disposition
+        if not (
+            isinstance(disposition, dict)
+            and disposition.get("disposition") == "merge"
+            and disposition.get("strategy") == "delete-insert"
+            and disposition.get("deduplicated")
+            and isinstance(resource.table_name, str)
+        ):
+            continue
+        if is_empty_table(pipeline, resource.table_name):
+            resource.apply_hints(write_disposition="append")
+            appended.append(resource.table_name)
+    return appended
 
 
 def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
@@ -70,6 +129,7 @@ def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
             # Given data while packages are pending, dlt loads only the pending ones and drops the new data.
             log.info("%s: completing a load an earlier run left unfinished", pipeline.pipeline_name)
             pipeline.run()
+        append_where_nothing_to_merge(pipeline, source)
         info: LoadInfo = pipeline.run(source)
     except Exception as exc:
         cause = _root_cause(exc)

@@ -12,6 +12,10 @@ from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.settings import WarehouseSettings, warehouse_settings
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
+# Warehouses this process has already started or reached: checking again (pg_ctl, two connections) for every
+# table lookup of every step cost seconds per cycle. A server that stops later fails the next query clearly.
+_READY: dict[WarehouseSettings, ConnectionInfo] = {}
+
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The PostgreSQL warehouse; unset fields come from `MODELATLAS_*` variables when the run starts."""
@@ -37,8 +41,11 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return Warehouse(self.settings())
 
     def connection(self) -> ConnectionInfo:
-        """Connection details of a running warehouse (the embedded one is started if needed)."""
-        return self.warehouse().ensure_ready()
+        """Connection details of a running warehouse (the embedded one is started if needed, once per process)."""
+        settings = self.settings()
+        if settings not in _READY:
+            _READY[settings] = Warehouse(settings).ensure_ready()
+        return _READY[settings]
 
     def table_exists(self, table: str) -> bool:
         """Whether `table` (schema.name) exists in the warehouse."""

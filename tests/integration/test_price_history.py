@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -303,6 +304,97 @@ def test_the_readme_as_of_pattern_prices_usage_rows(built: ConnectionInfo) -> No
     assert rows == [
         ("delta", datetime(2026, 1, 1, 18, tzinfo=UTC), Decimal("1")),
         ("delta", datetime(2026, 1, 3, tzinfo=UTC), Decimal("0.5")),
+    ]
+
+
+def _readme_sql_block(marker: str) -> str:
+    """The README's SQL block that contains `marker`, without its closing semicolon."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    return next(block for block in blocks if marker in block).strip().rstrip(";")
+
+
+def test_the_timeline_resolves_each_offering_into_one_price_at_a_time(built: ConnectionInfo) -> None:
+    rows = _rows(
+        built,
+        "select canonical_model_id, source, price_usd, valid_from, valid_to from marts.fct_price_timeline "
+        "where component = 'input' and service_tier = 'standard' and condition = 'base' order by 1, 4 nulls first",
+    )
+    # genai-prices wins wherever it prices; LiteLLM's agreeing or differing prices show only for zeta, which only
+    # LiteLLM prices. Beta's removal leaves a gap, not a LiteLLM price.
+    assert rows == [
+        ("alpha", "genai-prices", D("3"), T1, T2),
+        ("alpha", "genai-prices", D("2.5"), T2, T3),
+        ("alpha", "genai-prices", D("3"), T3, None),
+        ("beta", "genai-prices", D("1"), T1, T4),
+        ("delta", "genai-prices", D("1"), T1, T2),
+        ("delta", "genai-prices", D("0.5"), T2, None),
+        ("epsilon", "genai-prices", D("2"), T1, None),
+        ("gamma", "genai-prices", D("1"), None, MIDNIGHT_OF_CHANGE),
+        ("gamma", "genai-prices", D("0.8"), MIDNIGHT_OF_CHANGE, None),
+        ("zeta", "litellm", D("1"), T1, None),
+    ]
+
+
+def test_the_timeline_returns_the_as_of_rule_s_price_at_every_boundary(built: ConnectionInfo) -> None:
+    offering = ("provider", "canonical_model_id", "component", "service_tier", "condition", "region")
+    same_offering = " and ".join(f"{{alias}}.{column} = probe.{column}" for column in offering)
+    rows = _rows(
+        built,
+        f"""
+        with probes as (
+            select distinct {", ".join(f"h.{column}" for column in offering)}, moment
+            from marts.fct_price_history as h
+            cross join lateral (values
+                (coalesce(h.valid_from, timestamptz '2020-01-01')),
+                (coalesce(h.valid_from, timestamptz '2020-01-01') + interval '1 second'),
+                (coalesce(h.valid_to, timestamptz '2030-01-01')),
+                (coalesce(h.valid_to, timestamptz '2030-01-01') - interval '1 second')
+            ) as moments (moment)
+        )
+        select count(*), count(by_rule.price_history_id),
+            count(*) filter (where by_rule.price_history_id is distinct from by_timeline.price_history_id)
+        from probes as probe
+        left join lateral (
+            select h.price_history_id from marts.fct_price_history as h
+            where {same_offering.format(alias="h")}
+                and coalesce(h.valid_from, '-infinity') <= probe.moment
+                and (h.valid_to is null or probe.moment < h.valid_to)
+            order by array_position(array['genai-prices', 'litellm', 'openrouter'], h.source),
+                h.is_canonical_alias desc, h.first_seen_at desc, h.provider_model_id desc, h.price_history_id
+            limit 1
+        ) as by_rule on true
+        left join lateral (
+            select t.price_history_id from marts.fct_price_timeline as t
+            where {same_offering.format(alias="t")}
+                and coalesce(t.valid_from, '-infinity') <= probe.moment
+                and (t.valid_to is null or probe.moment < t.valid_to)
+            order by coalesce(t.valid_from, '-infinity') desc
+            limit 1
+        ) as by_timeline on true
+        """,
+    )
+    probes, priced, differing = rows[0]
+    assert probes > 50 and 0 < priced < probes
+    assert differing == 0
+
+
+def test_the_readme_bulk_as_of_pattern_prices_usage_rows_through_the_timeline(built: ConnectionInfo) -> None:
+    pattern = _readme_sql_block("marts.fct_price_timeline as t")
+    rows = _rows(
+        built,
+        "with my_usage (provider, model, used_at) as (values "
+        "('acme', 'delta', timestamptz '2026-01-01 18:00+00'), ('acme', 'delta', timestamptz '2026-01-03 00:00+00'), "
+        "('acme', 'beta', timestamptz '2026-01-05 00:00+00'), ('acme', 'gamma', timestamptz '2025-12-01 00:00+00'), "
+        "('other', 'delta', timestamptz '2026-01-03 00:00+00')) "
+        f"{pattern} order by 1, 2, 3",
+    )
+    assert rows == [
+        ("acme", "beta", datetime(2026, 1, 5, tzinfo=UTC), None, None),
+        ("acme", "delta", datetime(2026, 1, 1, 18, tzinfo=UTC), D("1"), "genai-prices"),
+        ("acme", "delta", datetime(2026, 1, 3, tzinfo=UTC), D("0.5"), "genai-prices"),
+        ("acme", "gamma", datetime(2025, 12, 1, tzinfo=UTC), D("1"), "genai-prices"),
+        ("other", "delta", datetime(2026, 1, 3, tzinfo=UTC), None, None),
     ]
 
 

@@ -98,7 +98,9 @@ def test_the_blocked_check_fails_with_a_clear_message_and_the_others_keep_runnin
     assert "blocked by the quality gate, nothing loaded, previous data kept" in message
     assert f"the batch lists at least {-(-len(ANTHROPIC_IDS) // 2)} rows" in message
     assert "raw_openai/models" in bad.materialized
-    assert "marts/dim_models" in bad.materialized  # the dbt phase still built, on the previous good data
+    # Nothing dim_models reads changed (the blocked batch loaded nothing): it keeps the previous good data.
+    assert "marts/dim_models" not in bad.materialized
+    assert any("inputs unchanged since their last build" in outcome for outcome in bad.outcomes)
     text = format_summary(bad)
     assert "failed check raw_anthropic/models:quality_gate" in text
     assert "anthropic: batch " in text and "blocked by the quality gate" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -215,3 +217,18 @@ def test_gate_settings_come_from_the_environment_and_bad_values_say_what_to_fix(
         gate_settings({"MODELATLAS_QUALITY_MAX_PRICE_JUMP_SHARE": "1.5"})
     with pytest.raises(ConfigurationError, match="MODELATLAS_QUALITY_SAMPLE_ROWS"):
         gate_settings({"MODELATLAS_QUALITY_SAMPLE_ROWS": "0"})
+
+
+def test_the_engine_preload_imports_great_expectations_in_a_background_thread() -> None:
+    # In a fresh interpreter: this test session has long imported it.
+    code = (
+        "import sys\n"
+        "from modelatlas.pipelines.quality.validation import preload_engine\n"
+        "assert 'great_expectations' not in sys.modules\n"
+        "thread = preload_engine()\n"
+        "assert thread.daemon\n"
+        "thread.join(300)\n"
+        "assert not thread.is_alive() and 'great_expectations' in sys.modules\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]

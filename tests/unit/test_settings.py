@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import modelatlas.settings as settings_module
 from modelatlas.errors import ConfigurationError
-from modelatlas.settings import DEFAULT_WAREHOUSE_PORT, parse_port, parse_seconds, warehouse_settings
+from modelatlas.settings import DEFAULT_WAREHOUSE_PORT, environment, parse_port, parse_seconds, warehouse_settings
 
 PROJECT = Path(settings_module.__file__).resolve().parent.parent
 
@@ -143,3 +144,14 @@ def test_parse_seconds_rejects_nan() -> None:
     # NaN compares false with everything, so it slips past `seconds <= 0`; socket timeouts reject it later.
     with pytest.raises(ConfigurationError, match="MODELATLAS_GENAI_PRICES_TIMEOUT"):
         parse_seconds("nan", 5.0)
+
+
+def test_environment_sets_and_unsets_for_a_block_and_restores_even_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELATLAS_TEST_KEPT", "before")
+    monkeypatch.delenv("MODELATLAS_TEST_NEW", raising=False)
+    with pytest.raises(RuntimeError), environment({"MODELATLAS_TEST_KEPT": None, "MODELATLAS_TEST_NEW": "inside"}):
+        assert "MODELATLAS_TEST_KEPT" not in os.environ
+        assert os.environ["MODELATLAS_TEST_NEW"] == "inside"
+        raise RuntimeError("the block failed")
+    assert os.environ["MODELATLAS_TEST_KEPT"] == "before"
+    assert "MODELATLAS_TEST_NEW" not in os.environ

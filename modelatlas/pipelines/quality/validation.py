@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -258,6 +260,19 @@ def expectation_plan(
             frame[derived] = check.passes(frame).fillna(True).astype(bool)
             plan.add(gxe.ExpectColumnValuesToBeInSet(column=derived, value_set=[True]), check.description)
     return plan.expectations
+
+
+def preload_engine() -> threading.Thread:
+    """Import Great Expectations in a background thread and return the thread.
+
+    The import costs seconds (it loads scipy and altair); a cycle started this way pays it while it waits on the
+    providers and the warehouse instead of in its first gated step. Importing it later simply waits for this one.
+    """
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), name="preload-great-expectations", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def run_expectations(frame: pd.DataFrame, expectations: Sequence[Any], name: str) -> list[Outcome]:

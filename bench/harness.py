@@ -1,0 +1,135 @@
+"""The benchmark's own warehouse and timing helpers: one embedded PostgreSQL in a throwaway MODELATLAS_HOME."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+from psycopg import sql
+
+from modelatlas.redaction import SECRET_ENV_VARS
+from modelatlas.settings import environment, warehouse_settings
+from modelatlas.warehouse import ConnectionInfo, Warehouse
+from modelatlas.warehouse.service import connect
+
+T = TypeVar("T")
+# Settings of the caller's environment that would point the benchmark at another warehouse or real providers.
+ISOLATED_VARIABLES = (
+    "MODELATLAS_WAREHOUSE_URL",
+    "MODELATLAS_WAREHOUSE_DATABASE",
+    "MODELATLAS_DAGSTER_DATABASE",
+    "DAGSTER_HOME",
+    *SECRET_ENV_VARS,
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class BenchWarehouse:
+    """The benchmark's PostgreSQL server and the MODELATLAS_HOME it lives in."""
+
+    home: Path
+    port: int
+    warehouse: Warehouse
+    info: ConnectionInfo
+
+    def env(self) -> dict[str, str]:
+        """The variables that point ModelAtlas (and a child process) at this warehouse."""
+        return {"MODELATLAS_HOME": str(self.home), "MODELATLAS_WAREHOUSE_PORT": str(self.port)}
+
+    def execute(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement in autocommit mode and return its rows (none for statements without)."""
+        with connect(self.info, autocommit=True) as conn:
+            cursor = conn.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def drop_schemas(self, *names: str) -> None:
+        """Drop schemas and everything in them (a measure's scratch datasets)."""
+        with connect(self.info, autocommit=True) as conn:
+            for name in names:
+                conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
+
+    def database_bytes(self) -> int:
+        """The warehouse database's size on disk."""
+        rows = self.execute("select pg_database_size(current_database())")
+        return int(rows[0][0])
+
+
+@contextlib.contextmanager
+def bench_warehouse(port: int | None = None, keep: bool = False) -> Iterator[BenchWarehouse]:
+    """A fresh embedded warehouse in a temporary MODELATLAS_HOME on a free port; stopped and removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="modelatlas-bench-"))
+    chosen = port or free_port()
+    overrides: dict[str, str | None] = dict.fromkeys(ISOLATED_VARIABLES)
+    overrides |= {"MODELATLAS_HOME": str(home), "MODELATLAS_WAREHOUSE_PORT": str(chosen)}
+    with environment(overrides):
+        warehouse = Warehouse(warehouse_settings())
+        try:
+            info = warehouse.ensure_ready()
+            yield BenchWarehouse(home, chosen, warehouse, info)
+        finally:
+            with contextlib.suppress(Exception):
+                warehouse.stop()
+            if not keep:
+                shutil.rmtree(home, ignore_errors=True)
+
+
+def timed(action: Callable[[], T]) -> tuple[float, T]:
+    """Run `action` once; its wall time in seconds and its result."""
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+class TreeRssSampler:
+    """Samples the resident memory of a process and all its descendants; keeps the peak of the sum."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self.pid = pid
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def sample(self) -> int:
+        """The current resident set size of the whole tree, in bytes (0 once the process has gone)."""
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self.sample())
+            self.samples += 1
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeRssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

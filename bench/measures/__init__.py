@@ -1,0 +1,1 @@
+"""The seven measures; each returns a MeasureResult."""

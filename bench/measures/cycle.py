@@ -1,0 +1,239 @@
+"""Measures 2 and 3: full and unchanged cycles through the real runner against the simulator, time and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.generator import Catalogs, CatalogSizes, catalogs
+from bench.harness import BenchWarehouse, TreeRssSampler
+from bench.results import Check, MeasureResult, Target, median
+from bench.simulate import bench_environment, build_bench_simulator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REALISTIC = CatalogSizes(openrouter=400, huggingface=10_000, registry_scale=1, per_keyed_provider=100)
+# History tables of the price sources: rows that an unchanged cycle must not add.
+HISTORY_TABLES = (
+    "raw_genai_prices.price_points",
+    "raw_litellm.price_points",
+    "raw_openrouter.price_points",
+    "marts.fct_price_history",
+)
+GIB = 2**30
+
+
+@dataclass
+class Cycle:
+    """One `modelatlas run` in a child process: wall time, peak memory of its process tree, and its report."""
+
+    wall_s: float
+    peak_rss_bytes: int
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every asset succeeded."""
+        return bool(self.report.get("success"))
+
+    def slowest_steps(self, count: int = 6) -> dict[str, float]:
+        """The steps that took longest, slowest first."""
+        steps: dict[str, float] = self.report.get("steps_s", {})
+        return dict(sorted(steps.items(), key=lambda item: item[1], reverse=True)[:count])
+
+
+def run_cycle(bench: BenchWarehouse, env: dict[str, str], database: str) -> Cycle:
+    """One cycle of every asset into `database`, in a child process whose tree's memory is sampled."""
+    child_env = {
+        **os.environ,
+        **bench.env(),
+        **env,
+        "MODELATLAS_WAREHOUSE_DATABASE": database,
+        # A fresh warehouse database is a fresh deployment: its own Dagster instance (`<database>_dagster`).
+        "DAGSTER_HOME": str(bench.home / "dagster" / database),
+    }
+    command = [sys.executable, "-m", "bench.cycle_child"]
+    if profile := os.environ.get("BENCH_CYCLE_PROFILE"):
+        # Where the cycle's time goes: each cycle's profile is written beside the others, numbered.
+        target = Path(profile) / f"{database}-{time.time_ns()}.prof"
+        command = [sys.executable, "-m", "cProfile", "-o", str(target), "-m", "bench.cycle_child"]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with TreeRssSampler(process.pid) as sampler:
+        stdout, stderr = process.communicate()
+    wall_s = time.perf_counter() - started
+    report: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if line.startswith("BENCH-CYCLE "):
+            report = json.loads(line.removeprefix("BENCH-CYCLE "))
+    if not report:
+        raise RuntimeError(f"the cycle printed no report (exit {process.returncode}): {stderr.strip()[-800:]}")
+    return Cycle(wall_s=wall_s, peak_rss_bytes=sampler.peak_bytes, report=report)
+
+
+def history_rows(bench: BenchWarehouse, database: str) -> int | None:
+    """Rows in the price history tables of `database`, or None while none of them exists."""
+    info = bench.info.with_database(database)
+    from modelatlas.warehouse.service import connect
+
+    total: int | None = None
+    with connect(info) as conn:
+        for table in HISTORY_TABLES:
+            exists = conn.execute("select to_regclass(%s) is not null", (table,)).fetchone()
+            if exists and exists[0]:
+                row = conn.execute(f"select count(*) from {table}").fetchone()  # names from HISTORY_TABLES only
+                total = (total or 0) + int(row[0] if row else 0)
+    return total
+
+
+@dataclass
+class CyclePair:
+    """A full cycle into a fresh database and the unchanged cycle after it."""
+
+    full: Cycle
+    second: Cycle
+    history_before: int | None
+    history_after: int | None
+    database: str = ""
+
+
+def cycle_pairs(
+    bench: BenchWarehouse, sizes: CatalogSizes, repeats: int, seed: int, label: str, second: bool = True
+) -> list[CyclePair]:
+    """`repeats` full cycles at `sizes`, each in a fresh warehouse database, each followed by an unchanged one."""
+    data: Catalogs = catalogs(sizes, seed=seed)
+    pairs = []
+    with build_bench_simulator(data) as simulator:
+        env = bench_environment(simulator, data)
+        for index in range(repeats):
+            database = f"bench_cycle_{label}_{index}"
+            full = run_cycle(bench, env, database)
+            before = history_rows(bench, database)
+            again = run_cycle(bench, env, database) if second else full
+            after = history_rows(bench, database) if second else before
+            pairs.append(CyclePair(full, again, before, after, database))
+    return pairs
+
+
+def cycle_details(pairs: list[CyclePair]) -> dict[str, Any]:
+    """Medians and every sample of a set of cycle pairs."""
+    full = [pair.full for pair in pairs]
+    second = [pair.second for pair in pairs]
+    return {
+        "full_wall_s": median([cycle.wall_s for cycle in full]),
+        "full_peak_rss_gib": median([cycle.peak_rss_bytes / GIB for cycle in full]),
+        "second_wall_s": median([cycle.wall_s for cycle in second]),
+        "second_peak_rss_gib": median([cycle.peak_rss_bytes / GIB for cycle in second]),
+        "second_over_full": median([pair.second.wall_s / pair.full.wall_s for pair in pairs]),
+        "all_succeeded": all(cycle.ok for cycle in full + second),
+        "failures": [cycle.report.get("failures") for cycle in full + second if not cycle.ok],
+        "history_new_rows": [
+            None if pair.history_after is None else pair.history_after - (pair.history_before or 0) for pair in pairs
+        ],
+        "slowest_steps_full_s": full[0].slowest_steps(),
+        "slowest_steps_second_s": second[0].slowest_steps(),
+        "samples": [
+            {
+                "full_wall_s": pair.full.wall_s,
+                "full_peak_rss_bytes": pair.full.peak_rss_bytes,
+                "second_wall_s": pair.second.wall_s,
+                "second_peak_rss_bytes": pair.second.peak_rss_bytes,
+                "full_report": {key: pair.full.report.get(key) for key in ("import_s", "run_s", "dagster_runs_s")},
+                "second_report": {key: pair.second.report.get(key) for key in ("import_s", "run_s", "dagster_runs_s")},
+                "row_counts": pair.full.report.get("row_counts"),
+            }
+            for pair in pairs
+        ],
+    }
+
+
+def _where_time_goes(details: dict[str, Any]) -> str:
+    sample = details["samples"][0]["full_report"]
+    runs = " + ".join(f"{seconds:.1f}" for seconds in sample.get("dagster_runs_s") or [])
+    slowest_steps = list(details["slowest_steps_full_s"].items())[:4]
+    slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest_steps)
+    return f"imports {sample.get('import_s', 0):.1f} s, Dagster runs {runs} s; slowest steps: {slowest}"
+
+
+def describe_sizes(sizes: CatalogSizes) -> str:
+    """The catalog sizes of a cycle, for the table."""
+    return (
+        f"OpenRouter {sizes.openrouter:,}, registry {sizes.registry_scale}x (2,330 models each), "
+        f"Hugging Face {sizes.huggingface:,}, {sizes.per_keyed_provider:,} per keyed provider, "
+        f"LiteLLM {sizes.litellm:,}"
+    )
+
+
+def measure_cycles(
+    bench: BenchWarehouse, factor: float, repeats: int, seed: int, measured: dict[float, list[CyclePair]] | None = None
+) -> tuple[MeasureResult, MeasureResult]:
+    """Measures 2 and 3 at `factor` times the realistic size (1 in a full run); pairs kept in `measured`."""
+    sizes_at = REALISTIC.scaled(factor)
+    pairs = cycle_pairs(bench, sizes_at, repeats, seed, f"m2_{str(factor).replace('.', '_')}")
+    if measured is not None:
+        measured[factor] = pairs
+    details = cycle_details(pairs)
+    sizes = describe_sizes(sizes_at)
+    ok = "" if details["all_succeeded"] else f"; FAILED steps: {details['failures']}"
+    full = MeasureResult(
+        measure=2,
+        title="full cycle",
+        checks=[
+            Check(
+                2,
+                "full cycle wall time",
+                details["full_wall_s"],
+                " s",
+                Target("<", 60, " s"),
+                f"{sizes}; median of {repeats}; {_where_time_goes(details)}{ok}",
+            ),
+            Check(
+                2,
+                "full cycle peak RSS (process tree)",
+                details["full_peak_rss_gib"],
+                " GiB",
+                Target("<", 1.5, " GiB"),
+                "runner process and its children (dbt), sampled every 50 ms",
+            ),
+        ],
+        details=details,
+    )
+    new_rows = details["history_new_rows"]
+    history_value = None if any(value is None for value in new_rows) else float(max(new_rows))
+    unchanged = MeasureResult(
+        measure=3,
+        title="unchanged cycle",
+        checks=[
+            Check(
+                3,
+                "new history rows in an unchanged cycle",
+                history_value,
+                " rows",
+                Target("==", 0, " rows"),
+                "price_points and fct_price_history" if history_value is not None else "no price history tables yet",
+            ),
+            Check(
+                3,
+                "unchanged cycle time / full cycle time",
+                details["second_over_full"],
+                "x",
+                Target("<", 0.5, "x"),
+                f"second cycle {details['second_wall_s']:.1f} s; slowest steps: "
+                + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in details["slowest_steps_second_s"].items()),
+            ),
+        ],
+        details={"see": "measure 2 details"},
+    )
+    return full, unchanged

@@ -1,0 +1,131 @@
+"""The benchmark's results: met and missed against targets, medians and percentiles, the table and the files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench.results import (
+    Check,
+    MeasureResult,
+    Target,
+    format_number,
+    markdown_table,
+    median,
+    percentile,
+    write_merged,
+    write_results,
+)
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "met"),
+    [
+        (Target("<=", 2.0), 2.0, True),
+        (Target("<=", 2.0), 2.01, False),
+        (Target("<", 60), 59.9, True),
+        (Target("<", 60), 60, False),
+        (Target("==", 0), 0, True),
+        (Target("==", 0), 3, False),
+        (Target(">=", 1), 0.5, False),
+        (Target("<", 1), None, False),
+    ],
+)
+def test_a_target_is_met_only_by_a_value_within_its_limit(target: Target, value: float | None, met: bool) -> None:
+    assert target.met(value) is met
+    assert Check(1, "x", value, target=target).status == ("met" if met else "missed")
+
+
+def test_a_figure_without_a_target_is_reported_not_judged() -> None:
+    check = Check(4, "bytes per cycle", 1234.0, " B")
+    assert check.status == "reported"
+    assert check.figure() == "1,234 B"
+    assert Check(4, "absent", None).figure() == "n/a"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0, "0"), (0.01234, "0.0123"), (1.5, "1.50"), (12.34, "12.3"), (1234567, "1,234,567")]
+)
+def test_numbers_are_shown_with_sensible_precision(value: float, text: str) -> None:
+    assert format_number(value) == text
+
+
+def test_median_and_percentiles_of_samples() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([1.0, 2.0, 3.0, 10.0]) == 2.5
+    samples = [float(value) for value in range(1, 101)]
+    assert percentile(samples, 0.5) == pytest.approx(50.5)
+    assert percentile(samples, 0.95) == pytest.approx(95.05)
+    assert percentile([7.0], 0.95) == 7.0
+    with pytest.raises(ValueError):
+        median([])
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
+
+
+def results() -> list[MeasureResult]:
+    return [
+        MeasureResult(
+            1,
+            "load",
+            checks=[Check(1, "path / COPY", 1.7, "x", Target("<=", 2.0, "x"), "1,000,000 rows | median of 3")],
+        ),
+        MeasureResult(2, "cycle", checks=[Check(2, "wall", 75.0, " s", Target("<", 60, " s"))]),
+        MeasureResult(5, "queries", error="RuntimeError: no marts"),
+    ]
+
+
+def test_the_table_has_one_row_per_check_with_status_and_escaped_notes() -> None:
+    lines = markdown_table(results()).splitlines()
+    assert lines[0] == "| # | measure | figure | target | status | note |"
+    assert lines[2] == "| 1 | path / COPY | 1.70x | <= 2.00x | met | 1,000,000 rows \\| median of 3 |"
+    assert lines[3] == "| 2 | wall | 75.0 s | < 60.0 s | missed |  |"
+    assert lines[4] == "| 5 | queries | n/a | | error | RuntimeError: no marts |"
+    assert len(lines) == 5
+
+
+def test_results_are_written_as_json_and_markdown(tmp_path: Path) -> None:
+    started = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    json_path, md_path = write_results(results(), tmp_path, "full", started)
+    data = json.loads(json_path.read_text())
+    assert data["mode"] == "full"
+    assert data["started_at"] == "2026-12-01T10:00:00+00:00"
+    assert data["machine"]["nproc"] >= 1
+    first = data["measures"][0]["checks"][0]
+    assert (first["status"], first["target"], first["value"]) == ("met", "<= 2.00x", 1.7)
+    assert data["measures"][2]["error"] == "RuntimeError: no marts"
+    text = md_path.read_text()
+    assert text.startswith("# ModelAtlas benchmark (full)")
+    assert "cores (nproc)" in text
+    assert "| 2 | wall | 75.0 s | < 60.0 s | missed |" in text
+
+
+def test_a_later_run_of_some_measures_replaces_only_those(tmp_path: Path) -> None:
+    write_results(results(), tmp_path, "full", datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    later = [MeasureResult(5, "queries", checks=[Check(5, "p95 history", 12.0, " ms", Target("<", 100, " ms"))])]
+    newer, _ = write_results(later, tmp_path / "later", "full", datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    json_path, md_path = write_merged(tmp_path, newer)
+    measures = json.loads(json_path.read_text())["measures"]
+    assert [(m["measure"], m["ran_at"]) for m in measures] == [
+        (1, "2026-12-01T10:00:00+00:00"),
+        (2, "2026-12-01T10:00:00+00:00"),
+        (5, "2026-12-01T11:00:00+00:00"),
+    ]
+    text = md_path.read_text()
+    assert "| 5 | p95 history | 12.0 ms | < 100 ms | met |  |" in text
+    assert "| 1 | path / COPY | 1.70x | <= 2.00x | met |" in text
+    assert "error" not in text
+
+
+def test_storage_growth_settles_on_the_second_half_of_the_period() -> None:
+    from bench.measures.history import mean_bytes, second_half
+
+    # The first load's rewrite is paid once; later loads reuse the space VACUUM freed.
+    growth = [2_818_048, 40_960, 8_192, 0, 8_192, 0]
+    assert second_half(growth) == [0, 8_192, 0]
+    assert mean_bytes(second_half(growth)) == pytest.approx(8_192 / 3)
+    assert mean_bytes(growth) > 400_000
+    assert second_half([5]) == [5] and mean_bytes([]) == 0.0
