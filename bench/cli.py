@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import BenchWarehouse, bench_warehouse
-from bench.results import MeasureResult, markdown_table, write_merged, write_results
+from bench.results import MeasureResult, markdown_table, readme_with_results, write_merged, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
 log = logging.getLogger("bench")
 
 
@@ -91,6 +92,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary MODELATLAS_HOME")
     parser.add_argument(
         "--merge", type=Path, default=None, help="merge the measures of this results file into latest.json, run none"
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="quote bench/results/latest.md in the README's table, run none"
     )
     return parser.parse_args(argv)
 
@@ -185,6 +189,10 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected measures and write the results; exit 0 unless the harness itself broke."""
     args = parse_args(argv)
+    if args.readme:
+        README.write_text(readme_with_results(README.read_text(), (RESULTS_DIR / "latest.md").read_text()))
+        say(f"{README}: benchmark table from {RESULTS_DIR / 'latest.md'}")
+        return 0
     if args.merge is not None:
         json_path, md_path = write_merged(args.out or RESULTS_DIR, args.merge, args.stem or "latest")
         say(f"merged {args.merge} into {json_path} and {md_path}")

@@ -235,3 +235,22 @@ def write_merged(directory: Path, newer_path: Path, stem: str = "latest") -> tup
         f"{table_from_json(merged['measures'])}\n"
     )
     return json_path, md_path
+
+
+README_START = "<!-- bench:latest -->"
+README_END = "<!-- /bench:latest -->"
+
+
+def readme_with_results(readme: str, report: str) -> str:
+    """`readme` with the text between its benchmark markers replaced by `report`'s run line and table."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no {README_START} ... {README_END} section for the benchmark table")
+    run_line = next(line for line in report.splitlines() if line.startswith("Run "))
+    table = report[report.index("| # |") :].strip()
+    block = (
+        f"{README_START}\nThe latest full run (`bench/results/latest.md`), {run_line[len('Run ') :]}\n"
+        "Other work may share these machines, so absolute times are noisy; the ratios are what counts.\n\n"
+        f"{table}\n"
+    )
+    return readme[:start] + block + readme[end:]

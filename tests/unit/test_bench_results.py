@@ -129,3 +129,20 @@ def test_storage_growth_settles_on_the_second_half_of_the_period() -> None:
     assert mean_bytes(second_half(growth)) == pytest.approx(8_192 / 3)
     assert mean_bytes(growth) > 400_000
     assert second_half([5]) == [5] and mean_bytes([]) == 0.0
+
+
+def test_the_readme_quotes_the_latest_report_between_its_markers() -> None:
+    from bench.results import README_END, README_START, readme_with_results
+
+    report = (
+        "# ModelAtlas benchmark (full)\n\nRun 2026-12-01 13:00 UTC on 2 cores.\n\n"
+        "| # | measure |\n|---|---|\n| 1 | x |\n"
+    )
+    readme = f"intro\n{README_START}\nold table\n{README_END}\n\n## Development\n"
+    updated = readme_with_results(readme, report)
+    assert updated.startswith("intro\n" + README_START) and updated.endswith(f"{README_END}\n\n## Development\n")
+    assert "old table" not in updated
+    assert "2026-12-01 13:00 UTC on 2 cores." in updated and "| 1 | x |" in updated
+    assert readme_with_results(updated, report) == updated
+    with pytest.raises(ValueError, match="no <!-- bench:latest -->"):
+        readme_with_results("no markers", report)
