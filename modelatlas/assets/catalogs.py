@@ -9,9 +9,9 @@ from typing import Any
 
 import dagster as dg
 
-from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY, source_failure, with_quarantine
 from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
-from modelatlas.errors import SourceError, SourceUnreachableError
+from modelatlas.errors import SourceError
 from modelatlas.pipelines.catalog import FetchStats, ProviderSpec, catalog_changes, provider_settings
 from modelatlas.pipelines.loading import ensure_tables
 from modelatlas.pipelines.providers import PROVIDERS
@@ -90,23 +90,18 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         try:
             gate = quality.load(pipeline, source, suites, warehouse.connection(), run_id=context.run.run_id)
         except SourceError as exc:
-            kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
-            raise dg.Failure(
-                description=str(exc),
-                metadata={OUTCOME_METADATA_KEY: f"{spec.name}: {kind}: {exc}", "pages_fetched": stats.pages},
-            ) from None
+            raise source_failure(spec.name, exc, pages_fetched=stats.pages) from None
         selected = context.selected_asset_keys
         yield from (result for result in check_results(gate, keys) if result.asset_key in selected)
         if gate.blocked:
             raise blocked_failure(spec.name, gate, OUTCOME_METADATA_KEY)
         row_counts = gate.summary.row_counts if gate.summary is not None else {}
         changes = catalog_changes(previous, stats.content_hashes)
-        outcome = (
+        outcome = with_quarantine(
             f"{spec.name}: {len(stats.ids)} models ({len(changes.added)} added, {len(changes.removed)} removed, "
-            f"{len(changes.changed)} changed) from {settings.base_url} [{settings.region}]"
+            f"{len(changes.changed)} changed) from {settings.base_url} [{settings.region}]",
+            gate.quarantined,
         )
-        if quarantined := sum(gate.quarantined.values()):
-            outcome += f"; {quarantined} rows quarantined (see dq.quarantine)"
         for table, key in keys.items():
             metadata: dict[str, Any] = {
                 "dagster/row_count": row_counts.get(table, 0),

@@ -7,9 +7,9 @@ from typing import Any
 
 import dagster as dg
 
-from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY, source_failure, with_quarantine
 from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
-from modelatlas.errors import SourceError, SourceUnreachableError
+from modelatlas.errors import SourceError
 from modelatlas.pipelines.litellm import (
     DATASET_NAME,
     DEFAULT_TIMEOUT_S,
@@ -98,11 +98,7 @@ def litellm_prices(
             pipeline, litellm_source(document=document, stats=stats), SUITES, warehouse.connection(), context.run.run_id
         )
     except SourceError as exc:
-        kind = "unreachable" if isinstance(exc, SourceUnreachableError) else "failed"
-        raise dg.Failure(
-            description=str(exc),
-            metadata={OUTCOME_METADATA_KEY: f"litellm: {kind}: {exc}", "requests": stats.requests},
-        ) from None
+        raise source_failure("litellm", exc, requests=stats.requests) from None
     selected = context.selected_asset_keys
     yield from (result for result in check_results(gate, ASSET_KEYS) if result.asset_key in selected)
     if gate.blocked:
@@ -110,12 +106,11 @@ def litellm_prices(
     row_counts = gate.summary.row_counts if gate.summary is not None else {}
     changes = price_changes(previous, stats.price_hashes)
     unknown = stats.mapping.unknown_count
-    outcome = (
+    outcome = with_quarantine(
         f"litellm: {stats.models} models, {stats.price_points} price points ({changes.added} added, "
-        f"{changes.changed} changed, {changes.removed} removed; {unknown} prices with unknown keys) from {url}"
+        f"{changes.changed} changed, {changes.removed} removed; {unknown} prices with unknown keys) from {url}",
+        gate.quarantined,
     )
-    if quarantined := sum(gate.quarantined.values()):
-        outcome += f"; {quarantined} rows quarantined (see dq.quarantine)"
     for table, key in ASSET_KEYS.items():
         metadata: dict[str, Any] = {
             "dagster/row_count": row_counts.get(table, 0),
