@@ -123,9 +123,9 @@ def mean_bytes(values: list[int]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def second_half(values: list[int]) -> list[int]:
-    """The later half of a period's cycles (all of them when there are fewer than two)."""
-    return values[len(values) // 2 :] if len(values) > 1 else values
+def median_bytes(values: list[int]) -> float:
+    """The median growth of a list of cycles (0 for none)."""
+    return median([float(value) for value in values]) if values else 0.0
 
 
 def measure_history(
@@ -164,18 +164,16 @@ def measure_history(
                 (changed_bytes if cycle == 0 else unchanged_bytes).append(grown)
                 (changed_rows if cycle == 0 else unchanged_rows).append(added)
             dbt_s.append(build_price_marts(bench, database))
-    per_changed, per_unchanged = mean_bytes(changed_bytes), mean_bytes(unchanged_bytes)
+    # The merge tables rewrite their rows on every load and VACUUM frees the old versions for a later load, so single
+    # cycles swing by megabytes either way (a load that found no free space, then the VACUUM after it): the median
+    # cycle of each kind is the growth, the period's net total its check.
+    per_changed, per_unchanged = median_bytes(changed_bytes), median_bytes(unchanged_bytes)
     projected = days * (per_changed + (CYCLES_PER_DAY - 1) * per_unchanged)
-    # The merge tables rewrite their rows on every load and VACUUM frees the old versions for the next load, so the
-    # first days pay for the space that later loads reuse: the second half of the period shows the settled growth.
-    settled_changed, settled_unchanged = (
-        mean_bytes(second_half(changed_bytes)),
-        mean_bytes(second_half(unchanged_bytes)),
-    )
-    settled_projection = days * (settled_changed + (CYCLES_PER_DAY - 1) * settled_unchanged)
+    loads = len(changed_bytes) + len(unchanged_bytes)
+    net_total = sum(changed_bytes) + sum(unchanged_bytes)
     note = (
         f"{days} days, {len(slots):,} registry prices, {CHANGE_SHARE:.0%} changed a day; "
-        f"{len(changed_bytes) + len(unchanged_bytes)} loads run ({unchanged_per_day} unchanged a day); "
+        f"{loads} loads run ({unchanged_per_day} unchanged a day); "
         f"history rows per changed cycle {median([float(r) for r in changed_rows]):.0f}, per unchanged "
         f"{max(unchanged_rows, default=0)}; projected {projected / 2**20:.1f} MiB for {days * CYCLES_PER_DAY:,} cycles"
     )
@@ -183,23 +181,23 @@ def measure_history(
         measure=4,
         title="storage growth",
         checks=[
-            Check(4, "bytes per changed cycle (1% of prices)", per_changed, " B", None, note),
+            Check(4, "bytes per changed cycle (1% of prices), median", per_changed, " B", None, note),
             Check(
                 4,
-                "bytes per unchanged cycle",
+                "bytes per unchanged cycle, median",
                 per_unchanged,
                 " B",
                 None,
-                "raw_genai_prices tables, all 5, after VACUUM (what autovacuum does)",
+                "raw_genai_prices tables, all 5, after VACUUM (what autovacuum does); "
+                f"means: unchanged {mean_bytes(unchanged_bytes):,.0f} B, changed {mean_bytes(changed_bytes):,.0f} B",
             ),
             Check(
                 4,
-                "bytes per unchanged cycle, second half of the period",
-                settled_unchanged,
+                "net growth over the period",
+                float(net_total),
                 " B",
                 None,
-                f"changed cycles {settled_changed:,.0f} B; projected {settled_projection / 2**20:.1f} MiB for "
-                f"{days * CYCLES_PER_DAY:,} cycles at this rate",
+                f"{loads} loads over {days} days: {net_total / max(loads, 1):,.0f} B per load",
             ),
             Check(
                 4,
@@ -217,8 +215,6 @@ def measure_history(
             "unchanged_history_rows": unchanged_rows,
             "dbt_build_s": dbt_s,
             "projected_bytes_30_days": projected,
-            "settled_bytes_per_changed_cycle": settled_changed,
-            "settled_bytes_per_unchanged_cycle": settled_unchanged,
-            "settled_projected_bytes_30_days": settled_projection,
+            "net_bytes": net_total,
         },
     )
