@@ -208,7 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results += [result for result in run_group(numbers, title, action) if result.measure in wanted]
     table = markdown_table(results)
     say("\n" + table)
+    directory = args.out or RESULTS_DIR
     stem = args.stem or ("latest" if plan.mode == "full" else "latest-quick")
-    json_path, md_path = write_results(results, args.out or RESULTS_DIR, plan.mode, started, stem)
+    partial = bool(args.only.strip()) and args.stem is None and (directory / f"{stem}.json").exists()
+    # Some measures run again replace theirs in the latest results instead of the whole run's.
+    written_stem = f"{stem}-only" if partial else stem
+    json_path, md_path = write_results(results, directory, plan.mode, started, written_stem)
     say(f"\nresults: {json_path} and {md_path}")
+    if partial:
+        merged_json, merged_md = write_merged(directory, json_path, stem)
+        say(f"merged into {merged_json} and {merged_md}")
     return 0

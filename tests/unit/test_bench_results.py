@@ -145,3 +145,26 @@ def test_the_readme_quotes_the_latest_report_between_its_markers() -> None:
     assert readme_with_results(updated, report) == updated
     with pytest.raises(ValueError, match="no <!-- bench:latest -->"):
         readme_with_results("no markers", report)
+
+
+def test_running_some_measures_again_replaces_only_theirs_in_the_latest_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    import bench.cli as cli
+
+    started = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    first = [
+        MeasureResult(1, "load", [Check(1, "ratio", 1.5, "x", Target("<=", 2.0))]),
+        MeasureResult(4, "storage", [Check(4, "bytes", 300_000.0, " B")]),
+    ]
+    write_results(first, tmp_path, "full", started)
+    again = MeasureResult(4, "storage", [Check(4, "bytes", 16_384.0, " B")])
+    monkeypatch.setattr(cli, "bench_warehouse", lambda port, keep: contextlib.nullcontext(None))
+    monkeypatch.setattr(cli, "groups", lambda plan, bench, seed: [((4,), "storage", lambda: [again])])
+    assert cli.main(["--only", "4", "--out", str(tmp_path)]) == 0
+    latest = json.loads((tmp_path / "latest.json").read_text())
+    assert [(m["measure"], m["checks"][0]["value"]) for m in latest["measures"]] == [(1, 1.5), (4, 16_384.0)]
+    assert "| 1 | ratio | 1.50x |" in (tmp_path / "latest.md").read_text()
+    assert (tmp_path / "latest-only.json").exists()
