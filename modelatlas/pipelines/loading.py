@@ -132,7 +132,7 @@ def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
         append_where_nothing_to_merge(pipeline, source)
         info: LoadInfo = pipeline.run(source)
     except Exception as exc:
-        cause = _root_cause(exc)
+        cause = root_cause(exc)
         if isinstance(cause, SourceError):
             raise type(cause)(str(cause)) from None
         raise WarehouseError(redact(f"loading {source.name} into the warehouse failed: {cause}")) from None
@@ -150,7 +150,8 @@ def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
     )
 
 
-def _root_cause(exc: BaseException) -> BaseException:
+def root_cause(exc: BaseException) -> BaseException:
+    """The SourceError an exception chain carries (dlt wraps a source's errors), else the chain's innermost."""
     seen: set[int] = set()
     while id(exc) not in seen:
         seen.add(id(exc))
@@ -187,4 +188,4 @@ def ensure_tables(pipeline: dlt.Pipeline, source: DltSource) -> None:
     try:
         pipeline.run(dlt.source(name=source.name, max_table_nesting=0)(lambda: resources)())
     except Exception as exc:
-        raise WarehouseError(redact(f"creating the {source.name} tables failed: {_root_cause(exc)}")) from None
+        raise WarehouseError(redact(f"creating the {source.name} tables failed: {root_cause(exc)}")) from None

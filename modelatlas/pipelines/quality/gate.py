@@ -16,7 +16,7 @@ import pyarrow as pa
 from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import ModelAtlasError, SourceError
-from modelatlas.pipelines.loading import LoadSummary, run_source
+from modelatlas.pipelines.loading import LoadSummary, root_cause, run_source
 from modelatlas.pipelines.quality import store
 from modelatlas.pipelines.quality.suite import Suite
 from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Rows, Verdict, validate_batch
@@ -83,17 +83,6 @@ def _flatten(items: list[Any]) -> Rows:
     return rows
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, SourceError):
-            return current
-        current = current.__cause__ or current.__context__
-    return exc
-
-
 def extract(source: DltSource) -> dict[str, ExtractedTable]:
     """Run every selected resource of `source` once (the API is called once) and keep what each yielded."""
     collected: dict[str, list[Any]] = {name: [] for name in source.selected_resources}
@@ -112,7 +101,7 @@ def extract(source: DltSource) -> dict[str, ExtractedTable]:
         for _ in source:
             pass
     except Exception as exc:
-        cause = _root_cause(exc)
+        cause = root_cause(exc)
         if isinstance(cause, SourceError):
             raise type(cause)(str(cause)) from None
         raise
