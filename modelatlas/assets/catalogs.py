@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY, source_failure, with_quarantine
-from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
+from modelatlas.assets.quality import gate_check_specs, gate_outcome
 from modelatlas.errors import SourceError
 from modelatlas.pipelines.catalog import FetchStats, ProviderSpec, catalog_changes, provider_settings
 from modelatlas.pipelines.loading import ensure_tables
@@ -92,9 +92,7 @@ def build_catalog_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         except SourceError as exc:
             raise source_failure(spec.name, exc, pages_fetched=stats.pages) from None
         selected = context.selected_asset_keys
-        yield from (result for result in check_results(gate, keys) if result.asset_key in selected)
-        if gate.blocked:
-            raise blocked_failure(spec.name, gate, OUTCOME_METADATA_KEY)
+        yield from gate_outcome(spec.name, gate, keys, selected)
         row_counts = gate.summary.row_counts if gate.summary is not None else {}
         changes = catalog_changes(previous, stats.content_hashes)
         outcome = with_quarantine(

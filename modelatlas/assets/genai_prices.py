@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
-from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
+from modelatlas.assets.quality import gate_check_specs, gate_outcome
 from modelatlas.pipelines.genai_prices import DATASET_NAME, genai_prices_source, load_snapshot
 from modelatlas.pipelines.genai_prices.registry import DEFAULT_TIMEOUT_S, PUBLISHED_URL
 from modelatlas.pipelines.quality.registry import suites_for
@@ -70,9 +70,7 @@ def genai_prices_registry(
     gate = quality.load(
         pipeline, genai_prices_source(snapshot=snapshot), SUITES, warehouse.connection(), context.run.run_id
     )
-    yield from check_results(gate, ASSET_KEYS)
-    if gate.blocked:
-        raise blocked_failure("genai-prices", gate, OUTCOME_METADATA_KEY)
+    yield from gate_outcome("genai-prices", gate, ASSET_KEYS)
     assert gate.summary is not None
     summary = gate.summary
     sample = list(islice(genai_prices_source(snapshot=snapshot).resources["prices"], 5))

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY, source_failure, with_quarantine
-from modelatlas.assets.quality import blocked_failure, check_results, gate_check_specs
+from modelatlas.assets.quality import gate_check_specs, gate_outcome
 from modelatlas.errors import SourceError
 from modelatlas.pipelines.litellm import (
     DATASET_NAME,
@@ -99,10 +99,7 @@ def litellm_prices(
         )
     except SourceError as exc:
         raise source_failure("litellm", exc, requests=stats.requests) from None
-    selected = context.selected_asset_keys
-    yield from (result for result in check_results(gate, ASSET_KEYS) if result.asset_key in selected)
-    if gate.blocked:
-        raise blocked_failure("litellm", gate, OUTCOME_METADATA_KEY)
+    yield from gate_outcome("litellm", gate, ASSET_KEYS, context.selected_asset_keys)
     row_counts = gate.summary.row_counts if gate.summary is not None else {}
     changes = price_changes(previous, stats.price_hashes)
     unknown = stats.mapping.unknown_count

@@ -2,10 +2,12 @@
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import dagster as dg
 
+from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
 from modelatlas.pipelines.quality.gate import GateResult
 from modelatlas.pipelines.quality.suite import Suite
 from modelatlas.pipelines.quality.validation import Verdict
@@ -85,14 +87,27 @@ def check_results(
         )
 
 
-def blocked_failure(source: str, result: GateResult, outcome_key: str) -> dg.Failure:
+def blocked_failure(source: str, result: GateResult) -> dg.Failure:
     """The asset's failure for a blocked batch: the reason in the run summary, the counts as metadata."""
     message = result.block_message(source)
     return dg.Failure(
         description=message,
         metadata={
-            outcome_key: message,
+            OUTCOME_METADATA_KEY: message,
             "batch_id": result.batch_id,
             "rows_in_batch": sum(v.row_count for v in result.verdicts.values()),
         },
     )
+
+
+def gate_outcome(
+    source: str,
+    result: GateResult,
+    keys: Mapping[str, dg.AssetKey],
+    selected: AbstractSet[dg.AssetKey] | None = None,
+) -> Iterator[dg.AssetCheckResult]:
+    """What an asset yields after the gate: the check results of its `selected` tables (all by default), then
+    its failure when the batch was blocked."""
+    yield from (check for check in check_results(result, keys) if selected is None or check.asset_key in selected)
+    if result.blocked:
+        raise blocked_failure(source, result)
