@@ -113,21 +113,22 @@ def stale_models(
     models are rebuilt every time; an input that has never materialized (a skipped provider) changes nothing.
     """
     stale: list[dg.AssetKey] = []
-    rebuilt: set[dg.AssetKey] = set()
     for key in order:
         built = latest.get(key)
-        changed = built is None or (code_versions.get(key) is not None and built.code_version != code_versions[key])
-        for parent in parents.get(key, ()):
-            if changed:
-                break
-            current = latest.get(parent)
-            assert built is not None
-            recorded = built.inputs.get(parent.to_user_string())
-            changed = parent in rebuilt or recorded != (current.data_version if current is not None else None)
-        if changed:
+        if (
+            built is None
+            or (code_versions.get(key) is not None and built.code_version != code_versions[key])
+            or any(
+                parent in stale or built.inputs.get(parent.to_user_string()) != _data_version(latest.get(parent))
+                for parent in parents.get(key, ())
+            )
+        ):
             stale.append(key)
-            rebuilt.add(key)
     return stale
+
+
+def _data_version(built: Built | None) -> str | None:
+    return built.data_version if built is not None else None
 
 
 def _latest_builds(instance: dg.DagsterInstance, keys: set[dg.AssetKey]) -> dict[dg.AssetKey, Built | None]:
@@ -274,26 +275,25 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
         # connection for each of the hundreds of events a run writes (what Dagster does for its webserver).
         instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
         extraction, models = split_phases(graph, selected)
-        for index, phase in enumerate((extraction, models)):
-            if index == 1:
-                phase = models_to_build(instance, graph, phase, rebuild or project_changed)
-                skipped = len(models) - len(phase)
-                if skipped:
-                    unchanged = "every dbt model's" if not phase else f"{skipped} dbt models'"
-                    outcome = f"dbt: {unchanged} inputs unchanged since their last build: left as they are"
-                    summary = summary or RunSummary(run_id="", success=True)
-                    summary.outcomes.append(outcome)
-            if not phase:
-                continue
-            result = job.execute_in_process(
+
+        def execute(phase: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
+            return job.execute_in_process(
                 instance=instance,
                 asset_selection=phase,
                 run_config=None if verbose else QUIET_RUN_CONFIG,
                 raise_on_error=False,
             )
-            summary = _summarize(result, summary)
-            if summary.interrupted:
-                break
+
+        if extraction:
+            summary = _summarize(execute(extraction))
+        if summary is None or not summary.interrupted:
+            to_build = models_to_build(instance, graph, models, rebuild or project_changed)
+            if skipped := len(models) - len(to_build):
+                unchanged = f"{skipped} dbt models'" if to_build else "every dbt model's"
+                summary = summary or RunSummary(run_id="", success=True)
+                summary.outcomes.append(f"dbt: {unchanged} inputs unchanged since their last build: left as they are")
+            if to_build:
+                summary = _summarize(execute(to_build), summary)
     assert summary is not None
     summary.run_id = summary.run_id or (summary.run_ids[0] if summary.run_ids else "")
     summary.output_log = output_log
