@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,6 +54,16 @@ class BenchWarehouse:
     def env(self) -> dict[str, str]:
         """The variables that point ModelAtlas (and a child process) at this warehouse."""
         return {"MODELATLAS_HOME": str(self.home), "MODELATLAS_WAREHOUSE_PORT": str(self.port)}
+
+    def dbt(self, database: str, *args: str) -> float:
+        """`modelatlas dbt -- <args>` against `database`, as a user runs it; its wall time in seconds."""
+        env = {**os.environ, **self.env(), "MODELATLAS_WAREHOUSE_DATABASE": database}
+        command = [str(Path(sys.executable).parent / "modelatlas"), "dbt", "--", *args]
+        started = time.perf_counter()
+        completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"dbt {' '.join(args)} in {database} failed: {completed.stdout[-1500:]}")
+        return time.perf_counter() - started
 
     def execute(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement in autocommit mode and return its rows (none for statements without)."""

@@ -9,13 +9,9 @@ hours); the bytes an unchanged cycle adds are measured, and the 30-day total is 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bench.generator import price_changes, registry_providers, rescale_price
@@ -107,15 +103,7 @@ def history_rows(bench: BenchWarehouse, database: str) -> int:
 
 def build_price_marts(bench: BenchWarehouse, database: str) -> float:
     """dbt run of the registry's price history and every model downstream, as `modelatlas dbt` runs it."""
-    started = datetime.now(UTC)
-    env = {**os.environ, **bench.env(), "MODELATLAS_WAREHOUSE_DATABASE": database}
-    command = [str(Path(sys.executable).parent / "modelatlas"), "dbt", "--", "run", "--select"]
-    completed = subprocess.run(
-        [*command, "stg_genai_prices__price_points+", "--quiet"], env=env, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt build of the price marts failed: {completed.stdout[-1500:]}")
-    return (datetime.now(UTC) - started).total_seconds()
+    return bench.dbt(database, "run", "--select", "stg_genai_prices__price_points+", "--quiet")
 
 
 def mean_bytes(values: list[int]) -> float:

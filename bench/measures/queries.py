@@ -7,14 +7,10 @@ closed and a new version opened), the marts are rebuilt by dbt, and each BI quer
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -83,15 +79,6 @@ def write_history(conn: Any, days: int, share: float) -> int:
             )
             added += changed.rowcount
     return added
-
-
-def rebuild_marts(bench: BenchWarehouse, database: str) -> None:
-    """dbt run of every model over the new history (tests are not part of what a BI user waits for)."""
-    env = {**os.environ, **bench.env(), "MODELATLAS_WAREHOUSE_DATABASE": database}
-    command = [str(Path(sys.executable).parent / "modelatlas"), "dbt", "--", "run", "--quiet"]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt run over the year of history failed: {completed.stdout[-1500:]}")
 
 
 def _pick(conn: Any, query: str) -> list[Any]:
@@ -181,7 +168,7 @@ def measure_queries(bench: BenchWarehouse, database: str, days: int, repeats: in
         total = sum(
             int(conn.execute(sql.SQL("select count(*) from {}").format(sql.SQL(t))).fetchone()[0]) for t in PRICE_TABLES
         )
-    rebuild_marts(bench, database)
+    bench.dbt(database, "run", "--quiet")  # every model over the new history; tests are no BI user's wait
     rng = random.Random(seed)
     checks = []
     details: dict[str, Any] = {"history_rows_written": added, "price_points_rows": total}
