@@ -1,26 +1,38 @@
-"""The one Definitions object of the ModelAtlas code location."""
+"""The one Definitions object of the ModelAtlas code location, derived from the source specs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
-from modelatlas.assets.catalogs import build_catalog_assets
-from modelatlas.assets.dbt import build_dbt_assets, dbt_resource
-from modelatlas.assets.freshness import build_freshness_sensor, group_crons, with_freshness
-from modelatlas.assets.genai_prices import genai_prices_registry
-from modelatlas.assets.litellm import litellm_prices
+from modelatlas.assets.dbt import build_dbt_assets, dbt_automation_sensor, dbt_resource
+from modelatlas.assets.freshness import build_freshness_sensor, freshness_policy
 from modelatlas.assets.schedules import build_schedules, log_failed_runs
+from modelatlas.assets.sources import source_assets
+from modelatlas.pipelines.registry import sources
+from modelatlas.pipelines.spec import SourceSpec
 from modelatlas.resources import QualityGateResource, WarehouseResource
+from modelatlas.settings import automation_interval_s, source_cron
 
 
-def build_definitions() -> dg.Definitions:
-    """Assets, checks, schedules, sensors and resources; settings are read when runs start."""
-    sources = with_freshness([genai_prices_registry, litellm_prices, *build_catalog_assets()], group_crons())
+def build_definitions(specs: Sequence[SourceSpec] | None = None) -> dg.Definitions:
+    """Assets, checks, schedules, sensors and resources of every source; settings are read when runs start."""
+    specs = sources() if specs is None else specs
+    loads = [source_assets(spec, freshness_policy(source_cron(spec), spec.missed_intervals)) for spec in specs]
+    dbt = build_dbt_assets()
     return dg.Definitions(
-        assets=[*sources, build_dbt_assets()],
-        schedules=build_schedules(),
-        sensors=[log_failed_runs, build_freshness_sensor(sources)],
+        assets=[*loads, dbt],
+        schedules=build_schedules(specs),
+        sensors=[
+            log_failed_runs,
+            build_freshness_sensor(key for load in loads for key in load.keys),
+            dbt_automation_sensor(dbt, automation_interval_s()),
+        ],
         resources={"warehouse": WarehouseResource(), "quality": QualityGateResource(), "dbt": dbt_resource()},
+        # Steps run in the run's own process: a run of one source or one dbt build gains nothing from a process
+        # per step, and on a small machine every process start counts.
+        executor=dg.in_process_executor,
     )
 
 

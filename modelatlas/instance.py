@@ -11,6 +11,9 @@ from modelatlas.warehouse import ConnectionInfo
 
 MARKER = "# Written by ModelAtlas from MODELATLAS_* settings; edits are overwritten. Remove this line to keep yours."
 PASSWORD_ENV = "MODELATLAS_DAGSTER_PG_PASSWORD"
+# Runs of one source carry this tag; the run queue lets one run per value execute at a time.
+SOURCE_TAG = "modelatlas/source"
+DEFAULT_MAX_CONCURRENT_RUNS = 3
 
 
 def dagster_home(modelatlas_home: Path) -> Path:
@@ -19,8 +22,13 @@ def dagster_home(modelatlas_home: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else modelatlas_home / "dagster"
 
 
-def instance_config(storage: ConnectionInfo) -> dict[str, object]:
-    """dagster.yaml contents: Postgres storage whose password is read from the environment, no telemetry."""
+def instance_config(storage: ConnectionInfo, max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS) -> dict[str, object]:
+    """dagster.yaml contents: Postgres storage whose password is read from the environment, the run queue's limits,
+    the concurrency pools, no telemetry.
+
+    Every pool admits one step at a time (the dbt build, each source's load), whoever starts it, and the queue
+    holds a run until its pool is free; at most one run of a source executes at once.
+    """
     return {
         "storage": {
             "postgres": {
@@ -34,6 +42,15 @@ def instance_config(storage: ConnectionInfo) -> dict[str, object]:
                     "scheme": "postgresql+psycopg2",
                 }
             }
+        },
+        "concurrency": {
+            "pools": {"granularity": "op", "default_limit": 1},
+            "runs": {
+                "max_concurrent_runs": max_concurrent_runs,
+                "tag_concurrency_limits": [
+                    {"key": SOURCE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                ],
+            },
         },
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},

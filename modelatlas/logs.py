@@ -13,7 +13,7 @@ from modelatlas.redaction import redact
 
 LOG_FORMAT_ENV = "MODELATLAS_LOG_FORMAT"
 LOG_LEVEL_ENV = "MODELATLAS_LOG_LEVEL"
-LIBRARY_LOGGERS = ("dagster", "dagster.builtin", "dlt")
+LIBRARY_LOGGERS = ("dagster", "dagster.builtin", "dagster.automation_condition_tester", "dlt", "great_expectations")
 _HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 

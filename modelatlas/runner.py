@@ -14,12 +14,14 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.dbt import prepare_manifest
-from modelatlas.assets.outcomes import OUTCOME_METADATA_KEY
+from modelatlas.assets.sources import REPORT_METADATA_KEY
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
-from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.pipelines.engine import ensure_tables
+from modelatlas.pipelines.loading import dlt_environment, make_pipeline
 from modelatlas.pipelines.quality.validation import preload_engine
+from modelatlas.pipelines.registry import sources
 from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
@@ -31,9 +33,8 @@ SUMMARY_SCHEMAS = ("raw\\_%", "marts")
 # execute_in_process prints every Dagster event by default; the summary reports failures itself.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
-CODE_VERSION_TAG = "dagster/code_version"
-DATA_VERSION_TAG = "dagster/data_version"
-INPUT_VERSION_TAG = "dagster/input_data_version/"
+# Where `modelatlas run` keeps its evaluation of the build rule between runs (the daemon keeps its own).
+RUN_CURSOR_FILE = "modelatlas-run-cursor.json"
 
 
 @dataclass
@@ -46,11 +47,12 @@ class RunSummary:
     materialized: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
-    outcomes: list[str] = field(default_factory=list)
+    # One line per source (and remarks of the run itself), as the assets report them.
+    reports: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
-    # Failed checks of WARN severity: rows the quality gate quarantined while the rest of the batch loaded.
-    checks_warned: list[str] = field(default_factory=list)
+    # Passed gate checks whose batch loaded with some rows quarantined.
+    checks_quarantined: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     output_log: Path | None = None
@@ -67,91 +69,47 @@ class RunSummary:
 
 
 def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
-    """Start or reach the warehouse, write the Dagster instance config and build the dbt manifest.
+    """The set-up step: start or reach the warehouse, create every source's raw tables, write the Dagster instance
+    config and build the dbt manifest.
 
     Also says whether the dbt project changed since the last parse (then every model is rebuilt).
     """
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     os.environ.update(info.dbt_env())
+    os.environ.update(dlt_environment())
+    pipelines = warehouse.settings.home / "dlt" / info.database
+    for spec in sources():
+        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
     parsed = prepare_manifest()
     return info, parsed
 
 
-@dataclass(frozen=True)
-class Built:
-    """What an asset's latest materialization recorded: its code version, data version and the inputs it read."""
-
-    code_version: str | None
-    data_version: str | None
-    inputs: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_tags(cls, tags: Mapping[str, str]) -> Built:
-        """From a materialization's tags (Dagster records the data version of every input it read)."""
-        return cls(
-            code_version=tags.get(CODE_VERSION_TAG),
-            data_version=tags.get(DATA_VERSION_TAG),
-            inputs={
-                name.removeprefix(INPUT_VERSION_TAG): value
-                for name, value in tags.items()
-                if name.startswith(INPUT_VERSION_TAG)
-            },
-        )
+def _load_cursor(path: Path) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return dg.deserialize_value(path.read_text())
+    except Exception:
+        log.warning("the build rule's cursor in %s is unreadable: starting afresh", path)
+        return None
 
 
-def stale_models(
-    order: Sequence[dg.AssetKey],
-    parents: Mapping[dg.AssetKey, Sequence[dg.AssetKey]],
-    code_versions: Mapping[dg.AssetKey, str | None],
-    latest: Mapping[dg.AssetKey, Built | None],
+def due_models(
+    definitions: dg.Definitions, instance: dg.DagsterInstance, models: list[dg.AssetKey], cursor_file: Path
 ) -> list[dg.AssetKey]:
-    """The models (in dependency `order`) to build: never built, built from other code, built from an input whose
-    data version differs from the one it read, or downstream of a model rebuilt now.
-
-    Dagster gives an asset that does not version its data a new data version at every materialization, so its
-    models are rebuilt every time; an input that has never materialized (a skipped provider) changes nothing.
-    """
-    stale: list[dg.AssetKey] = []
-    for key in order:
-        built = latest.get(key)
-        if (
-            built is None
-            or (code_versions.get(key) is not None and built.code_version != code_versions[key])
-            or any(
-                parent in stale or built.inputs.get(parent.to_user_string()) != _data_version(latest.get(parent))
-                for parent in parents.get(key, ())
-            )
-        ):
-            stale.append(key)
-    return stale
-
-
-def _data_version(built: Built | None) -> str | None:
-    return built.data_version if built is not None else None
-
-
-def _latest_builds(instance: dg.DagsterInstance, keys: set[dg.AssetKey]) -> dict[dg.AssetKey, Built | None]:
-    latest: dict[dg.AssetKey, Built | None] = {}
-    for key in keys:
-        event = instance.get_latest_materialization_event(key)
-        materialization = event.asset_materialization if event is not None else None
-        latest[key] = Built.from_tags(materialization.tags or {}) if materialization is not None else None
-    return latest
-
-
-def models_to_build(
-    instance: dg.DagsterInstance, graph: Any, models: list[dg.AssetKey], rebuild: bool
-) -> list[dg.AssetKey]:
-    """The selected dbt models whose inputs changed since they were built (all of them with `rebuild`)."""
-    if rebuild or not models:
-        return models
-    selected = set(models)
-    order = [key for key in graph.toposorted_asset_keys if key in selected]
-    parents = {key: sorted(graph.get(key).parent_keys, key=str) for key in order}
-    code_versions = {key: graph.get(key).code_version for key in order}
-    looked_up = selected | {parent for keys in parents.values() for parent in keys}
-    return stale_models(order, parents, code_versions, _latest_builds(instance, looked_up))
+    """The dbt models the build rule says are due, evaluated as the daemon's sensor evaluates it, this run's
+    evaluation kept for the next one."""
+    if not models:
+        return []
+    result = dg.evaluate_automation_conditions(
+        defs=definitions,
+        instance=instance,
+        asset_selection=dg.AssetSelection.assets(*models),
+        cursor=_load_cursor(cursor_file),
+    )
+    cursor_file.write_text(dg.serialize_value(result.cursor))
+    return [key for key in models if result.get_num_requested(key)]
 
 
 def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = None) -> RunSummary:
@@ -161,22 +119,24 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
             observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
-            _note_outcome(summary, observation.metadata)
+            _note_report(summary, observation.metadata)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             key = event.asset_key
             if key is not None:
                 summary.materialized.append(key.to_user_string())
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-            _note_outcome(summary, materialization.metadata)
+            _note_report(summary, materialization.metadata)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
-            if evaluation.passed:
-                summary.checks_passed += 1
-            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
-                summary.checks_warned.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
-            else:
-                summary.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            if not evaluation.passed:
+                summary.checks_failed.append(name)
+                continue
+            summary.checks_passed += 1
+            quarantined = evaluation.metadata.get("rows_quarantined")
+            if quarantined is not None and getattr(quarantined, "value", quarantined):
+                summary.checks_quarantined.append(name)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
             summary.failed_steps.append(event.step_key)
             error = event.event_specific_data.error  # type: ignore[union-attr]
@@ -184,15 +144,15 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
             summary.failures[event.step_key] = "interrupted" if INTERRUPTED_ERROR in message else message
             user_failure = getattr(event.event_specific_data, "user_failure_data", None)
             if user_failure is not None:
-                _note_outcome(summary, user_failure.metadata)
+                _note_report(summary, user_failure.metadata)
     return summary
 
 
-def _note_outcome(summary: RunSummary, metadata: Mapping[str, Any]) -> None:
-    outcome = metadata.get(OUTCOME_METADATA_KEY)
-    text = str(getattr(outcome, "value", outcome)) if outcome is not None else None
-    if text and text not in summary.outcomes:
-        summary.outcomes.append(text)
+def _note_report(summary: RunSummary, metadata: Mapping[str, Any]) -> None:
+    report = metadata.get(REPORT_METADATA_KEY)
+    text = str(getattr(report, "value", report)) if report is not None else None
+    if text and text not in summary.reports:
+        summary.reports.append(text)
 
 
 @contextlib.contextmanager
@@ -216,9 +176,9 @@ def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey],
 @contextlib.contextmanager
 def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
     """The simulator serving every provider, the environment pointing at it, and the sample database."""
-    simulator = build_simulator(PROVIDERS).start()
+    simulator = build_simulator(sources()).start()
     overrides = {
-        **sample_environment(simulator, PROVIDERS),
+        **sample_environment(simulator, sources()),
         "MODELATLAS_WAREHOUSE_DATABASE": SAMPLE_DATABASE,
         # A Dagster instance of its own, so sample runs never enter the real assets' history.
         "DAGSTER_HOME": str(warehouse.settings.home / "dagster-sample"),
@@ -247,7 +207,7 @@ def run(
         return _run(selection, warehouse, verbose, rebuild)
     with sample_mode(warehouse) as sample_warehouse:
         summary = _run(selection, sample_warehouse, verbose, rebuild)
-    summary.outcomes.insert(0, f"sample mode: simulated providers, database {SAMPLE_DATABASE}")
+    summary.reports.insert(0, f"sample mode: simulated sources, database {SAMPLE_DATABASE}")
     return summary
 
 
@@ -287,11 +247,13 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
         if extraction:
             summary = _summarize(execute(extraction))
         if summary is None or not summary.interrupted:
-            to_build = models_to_build(instance, graph, models, rebuild or project_changed)
+            cursor_file = Path(instance.root_directory) / RUN_CURSOR_FILE
+            due = due_models(definitions, instance, models, cursor_file)
+            to_build = models if rebuild or project_changed else due
             if skipped := len(models) - len(to_build):
                 unchanged = f"{skipped} dbt models'" if to_build else "every dbt model's"
                 summary = summary or RunSummary(run_id="", success=True)
-                summary.outcomes.append(f"dbt: {unchanged} inputs unchanged since their last build: left as they are")
+                summary.reports.append(f"dbt: {unchanged} inputs unchanged since their last build: left as they are")
             if to_build:
                 summary = _summarize(execute(to_build), summary)
     assert summary is not None
@@ -302,7 +264,7 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     return summary
 
 
-def _outcome(summary: RunSummary) -> str:
+def _status(summary: RunSummary) -> str:
     if summary.success:
         return "succeeded"
     if summary.interrupted:
@@ -315,14 +277,14 @@ def _outcome(summary: RunSummary) -> str:
 def format_summary(summary: RunSummary) -> str:
     """The run summary as printed by the CLI."""
     lines = [
-        f"ModelAtlas run {summary.run_id[:8]}: {_outcome(summary)} in {summary.elapsed_s:.1f} s",
+        f"ModelAtlas run {summary.run_id[:8]}: {_status(summary)} in {summary.elapsed_s:.1f} s",
         f"  assets materialized: {len(summary.materialized)}",
         f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed"
-        + (f", {len(summary.checks_warned)} warned" if summary.checks_warned else ""),
+        + (f", {len(summary.checks_quarantined)} with rows quarantined" if summary.checks_quarantined else ""),
     ]
     lines += [f"    failed check {name}" for name in summary.checks_failed]
-    lines += [f"    warned check {name} (rows quarantined: see dq.quarantine)" for name in summary.checks_warned]
-    lines += [f"  {outcome}" for outcome in summary.outcomes]
+    lines += [f"    check {name} passed with rows quarantined (see dq.quarantine)" for name in summary.checks_quarantined]
+    lines += [f"  {report}" for report in summary.reports]
     lines += [f"  failed step {step}: {summary.failures.get(step, '')}" for step in summary.failed_steps]
     lines.append("  rows:")
     width = max((len(name) for name in summary.row_counts), default=0)

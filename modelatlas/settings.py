@@ -10,8 +10,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from modelatlas.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from modelatlas.pipelines.spec import SourceSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -112,3 +116,65 @@ def _set_variable(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source as the environment configures it when a run starts: key, base URL, region, its own settings."""
+
+    api_key: str | None
+    base_url: str | None
+    region: str
+    options: Mapping[str, Any]
+    # Why the source is not read this time (no key, switched off); None when it is.
+    skip_reason: str | None
+
+
+def source_config(spec: SourceSpec, env: Mapping[str, str] | None = None) -> SourceConfig:
+    """The key, base URL, region label and settings of `spec`, and why it is skipped (a required key missing)."""
+    env = os.environ if env is None else env
+    credential = spec.credential
+    api_key = (env.get(credential.env, "").strip() or None) if credential is not None else None
+    skip_reason = None
+    if credential is not None and credential.required and api_key is None:
+        skip_reason = f"skipped: {credential.env} is not set"
+    base_url = None
+    if spec.base_url is not None:
+        variable = spec.variable("BASE_URL")
+        base_url = env.get(variable, "").strip() or spec.base_url
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{variable} must be an http(s) URL, got {base_url!r}")
+        base_url = base_url.rstrip("/")
+    options: dict[str, Any] = {}
+    for setting in spec.settings:
+        variable = spec.variable(setting.suffix)
+        raw = env.get(variable)
+        if raw is not None and not raw.strip() and setting.empty_skips:
+            skip_reason = skip_reason or f"skipped: {variable} is empty"
+            continue
+        options[setting.option] = setting.parse(setting.default if raw is None else raw, variable)
+    region = env.get(spec.variable("REGION"), "").strip() or "global"
+    return SourceConfig(api_key=api_key, base_url=base_url, region=region, options=options, skip_reason=skip_reason)
+
+
+def source_cron(spec: SourceSpec, env: Mapping[str, str] | None = None) -> str:
+    """A source's cadence: `MODELATLAS_<PREFIX>_CRON`, else its default."""
+    env = os.environ if env is None else env
+    return env.get(spec.variable("CRON"), "").strip() or spec.cadence
+
+
+DBT_CONNECTION_VARIABLES = ("MODELATLAS_DBT_HOST", "MODELATLAS_DBT_PORT", "MODELATLAS_DBT_USER", "MODELATLAS_DBT_DATABASE")
+AUTOMATION_INTERVAL_VARIABLE = "MODELATLAS_AUTOMATION_INTERVAL"
+DEFAULT_AUTOMATION_INTERVAL_S = 30
+
+
+def dbt_connection_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The connection dbt's profile reads, without the password (it lands in the manifest; the password never does)."""
+    env = os.environ if env is None else env
+    return {name: env.get(name, "") for name in DBT_CONNECTION_VARIABLES}
+
+
+def automation_interval_s(env: Mapping[str, str] | None = None) -> int:
+    """How often the daemon evaluates which dbt models are due (`MODELATLAS_AUTOMATION_INTERVAL`, seconds)."""
+    env = os.environ if env is None else env
+    return max(1, round(parse_seconds(env.get(AUTOMATION_INTERVAL_VARIABLE), DEFAULT_AUTOMATION_INTERVAL_S, AUTOMATION_INTERVAL_VARIABLE)))

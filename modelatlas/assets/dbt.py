@@ -1,9 +1,10 @@
-"""The dbt project as Dagster assets: each model downstream of the raw asset it reads, tests as checks."""
+"""The dbt project as Dagster assets: each model downstream of the raw asset it reads, tests as checks, and the one
+rule that decides when a model builds, under the daemon and `modelatlas run` alike."""
 
 import json
-import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from importlib.metadata import version as installed_version
@@ -11,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import fasteners
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from modelatlas.resources import WarehouseResource
-from modelatlas.settings import DBT_PROJECT_DIR, tool_path
+from modelatlas.pipelines.registry import dbt_vars
+from modelatlas.settings import DBT_PROJECT_DIR, dbt_connection_settings, tool_path
 
 KEPT_DBT_INVOCATIONS = 5
+# One dbt build at a time, whoever starts it (a schedule's run, the automation sensor, `modelatlas run`).
+DBT_POOL = "dbt"
+DBT_ASSETS_NAME = "modelatlas_dbt_models"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # What `dbt parse` reads: a manifest newer than all of it, parsed for the same connection, is still current.
 PARSED_INPUTS = (
@@ -30,9 +35,12 @@ PARSED_INPUTS = (
     "tests",
     "analyses",
 )
-# The connection settings land in the manifest (every node's database); the password never does.
-PARSED_ENV = ("MODELATLAS_DBT_HOST", "MODELATLAS_DBT_PORT", "MODELATLAS_DBT_USER", "MODELATLAS_DBT_DATABASE")
 PARSE_STAMP = "modelatlas-parse.stamp"
+
+
+def vars_arguments() -> list[str]:
+    """`--vars` with the source lists the union models read, derived from the source specs."""
+    return ["--vars", json.dumps(dbt_vars(), sort_keys=True)]
 
 
 class ModelAtlasDbtCliResource(DbtCliResource):
@@ -55,8 +63,8 @@ def dbt_resource() -> DbtCliResource:
     return ModelAtlasDbtCliResource(project_dir=dbt_project, dbt_executable=tool_path("dbt"))  # type: ignore[arg-type]
 
 
-def parse_stamp(project_dir: Path, env: Mapping[str, str]) -> str:
-    """What a manifest depends on: the newest file or folder dbt parses, how many there are, the connection."""
+def parse_stamp(project_dir: Path, connection: Mapping[str, str], variables: Mapping[str, Any]) -> str:
+    """What a manifest depends on: the newest file or folder dbt parses, how many there are, the connection, vars."""
     newest = 0
     entries = 0
     for name in PARSED_INPUTS:
@@ -67,38 +75,65 @@ def parse_stamp(project_dir: Path, env: Mapping[str, str]) -> str:
         for entry in [path, *path.rglob("*")] if path.is_dir() else [path]:
             newest = max(newest, entry.stat().st_mtime_ns)
             entries += 1
-    return json.dumps({"newest": newest, "entries": entries, "env": {key: env.get(key, "") for key in PARSED_ENV}})
+    return json.dumps(
+        {"newest": newest, "entries": entries, "env": dict(connection), "vars": variables}, sort_keys=True
+    )
 
 
 def prepare_manifest(force: bool = False) -> bool:
     """Build `target/manifest.json` with `dbt parse` when missing or out of date (always with `force`).
 
-    True when it parsed. dbt takes seconds to parse; a cycle every few minutes should not pay that each time.
+    True when it parsed. Several processes may ask at once (the webserver, the daemon, each run): one parses while
+    the others wait, and the new manifest replaces the old in one rename, so nobody reads half of one.
     """
     manifest = dbt_project.manifest_path
     stamp_file = manifest.with_name(PARSE_STAMP)
-    stamp = parse_stamp(dbt_project.project_dir, os.environ)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    stamp = parse_stamp(dbt_project.project_dir, dbt_connection_settings(), dbt_vars())
     if not force and manifest.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return False
-    dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    stamp_file.write_text(stamp)
+    with fasteners.InterProcessLock(str(manifest.with_name(".parse.lock"))):
+        if not force and manifest.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+            return False
+        with tempfile.TemporaryDirectory(prefix="parse-", dir=manifest.parent) as scratch:
+            dbt_resource().cli(["parse", "--quiet", *vars_arguments()], target_path=Path(scratch)).wait()
+            Path(scratch, "manifest.json").replace(manifest)
+        stamp_file.write_text(stamp)
     return True
 
 
 def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> list[Path]:
     """Remove all but the newest `keep` per-invocation target folders; return what was removed.
 
-    dagster-dbt gives every `dbt build` its own folder under target/; on a 5-minute schedule they would pile up.
+    dagster-dbt gives every `dbt build` its own folder under target/; on a schedule they would pile up.
     """
-    folders = sorted(target.glob("modelatlas_dbt_models-*"), key=lambda path: path.stat().st_mtime, reverse=True)
+    folders = sorted(target.glob(f"{DBT_ASSETS_NAME}-*"), key=lambda path: path.stat().st_mtime, reverse=True)
     removed = folders[keep:]
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
     return removed
 
 
+def build_condition() -> dg.AutomationCondition:
+    """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
+
+    An input rebuilt by the same run that built this model is no change to it; nothing builds while it or one of
+    its inputs is already building or queued, and what became due then builds once that run is over.
+    """
+    input_changed = dg.AutomationCondition.any_deps_match(
+        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
+        | dg.AutomationCondition.will_be_requested()
+    ).with_label("an input's data changed")
+    due = (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed() | input_changed
+    ).since_last_handled()
+    return (due & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()).with_label(
+        "never built, code changed, or an input's data changed"
+    )
+
+
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
-    """Asset keys `[schema, model]` and one group per layer (staging, intermediate, marts)."""
+    """Asset keys `[schema, model]`, one group per layer (staging, intermediate, marts), one build rule."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "snapshot", "seed"):
@@ -109,6 +144,9 @@ class ModelAtlasDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return str(fqn[1]) if len(fqn) > 2 else "dbt"
 
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return build_condition()
+
 
 translator = ModelAtlasDbtTranslator(
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
@@ -116,18 +154,31 @@ translator = ModelAtlasDbtTranslator(
 
 
 def build_dbt_assets() -> dg.AssetsDefinition:
-    """The @dbt_assets definition, reading the manifest (built first if missing)."""
-    # Under `dagster dev` every code reload re-parses, so model edits show up without a restart.
-    prepare_manifest(force=dbt_project.preparer.using_dagster_dev())
+    """The @dbt_assets definition, reading the manifest (parsed first when missing or out of date)."""
+    prepare_manifest()
 
-    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
-    def modelatlas_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-    ) -> Iterator[Any]:
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        name=DBT_ASSETS_NAME,
+        pool=DBT_POOL,
+    )
+    def modelatlas_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """Build the selected dbt models and run their tests."""
-        # DbtCliResource passes this process's environment to dbt; profiles.yml reads the connection from it.
-        os.environ.update(warehouse.connection().dbt_env())
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build", *vars_arguments()], context=context).stream()
         prune_invocation_folders(dbt_project.project_dir / dbt_project.target_path)
 
     return modelatlas_dbt_models
+
+
+def dbt_automation_sensor(dbt: dg.AssetsDefinition, interval_s: int) -> dg.AutomationConditionSensorDefinition:
+    """The sensor that evaluates the build rule of every dbt model and launches one run for what is due."""
+    return dg.AutomationConditionSensorDefinition(
+        "dbt_automation",
+        target=dg.AssetSelection.assets(dbt),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=interval_s,
+        emit_backfills=False,
+        description="Builds the dbt models never built, whose code changed, or an input of which has new data.",
+    )

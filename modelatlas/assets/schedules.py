@@ -1,55 +1,67 @@
-"""Schedules and sensors: when each source refreshes, and what happens when a run fails."""
+"""When each source refreshes, and what happens when a run fails.
+
+A source's schedule loads that source only; the dbt models downstream of it are built by the dbt automation sensor
+when the data of one of their inputs changed (see `assets/dbt.py`). A schedule skips its tick while a run of its
+source is still queued or running, so a slow source never piles up a backlog.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 
 import dagster as dg
 
-from modelatlas.assets.genai_prices import GROUP as GENAI_PRICES_GROUP
-from modelatlas.assets.litellm import DEFAULT_CRON as DEFAULT_LITELLM_CRON
-from modelatlas.assets.litellm import GROUP as LITELLM_GROUP
-from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.instance import SOURCE_TAG
+from modelatlas.pipelines.spec import SourceSpec
+from modelatlas.settings import source_cron
 
-DEFAULT_GENAI_PRICES_CRON = "*/10 * * * *"
+WAITING_OR_RUNNING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
-def source_job(group: str) -> dg.UnresolvedAssetJobDefinition:
-    """A job that refreshes one source group and every dbt model downstream of it."""
-    selection = dg.AssetSelection.groups(group)
+def source_job(spec: SourceSpec) -> dg.UnresolvedAssetJobDefinition:
+    """A job that loads one source's raw tables."""
     return dg.define_asset_job(
-        name=f"refresh_{group}",
-        selection=selection | selection.downstream(),
-        description=f"Load {group} and rebuild the dbt models that read it.",
+        name=f"refresh_{spec.name}",
+        selection=dg.AssetSelection.groups(spec.name),
+        description=f"Load {spec.display_name} into {spec.dataset}; the dbt models reading it follow on their own.",
+        tags={SOURCE_TAG: spec.name},
     )
 
 
-def cron_for(env_prefix: str, default: str) -> str:
-    """A source's cadence: `MODELATLAS_<PREFIX>_CRON`, else its default."""
-    return os.environ.get(f"MODELATLAS_{env_prefix}_CRON", "").strip() or default
+def pending_runs(instance: dg.DagsterInstance, job_name: str) -> int:
+    """Runs of `job_name` queued, starting or running."""
+    return len(instance.get_run_ids(dg.RunsFilter(job_name=job_name, statuses=WAITING_OR_RUNNING), limit=1))
 
 
-def build_schedules() -> list[dg.ScheduleDefinition]:
-    """One schedule per source; cadences come from `MODELATLAS_*_CRON` when the code location loads."""
-    cadences = [
-        (GENAI_PRICES_GROUP, cron_for("GENAI_PRICES", DEFAULT_GENAI_PRICES_CRON), "the genai-prices registry"),
-        (LITELLM_GROUP, cron_for("LITELLM", DEFAULT_LITELLM_CRON), "LiteLLM's price file"),
-    ]
-    cadences += [
-        (spec.name, cron_for(spec.env_prefix, spec.default_cron), f"{spec.display_name}'s catalog")
-        for spec in PROVIDERS
-    ]
-    return [
-        dg.ScheduleDefinition(
-            name=f"{group}_schedule",
-            job=source_job(group),
-            cron_schedule=cron,
-            execution_timezone="UTC",
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            description=f"Reads {what} ({cron}) and rebuilds the dbt models downstream of it.",
-        )
-        for group, cron, what in cadences
-    ]
+def source_schedule(spec: SourceSpec) -> dg.ScheduleDefinition:
+    """The schedule of one source, at its cadence (`MODELATLAS_<PREFIX>_CRON`, read when the code location loads)."""
+    job = source_job(spec)
+    cron = source_cron(spec)
+
+    @dg.schedule(
+        name=f"{spec.name}_schedule",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Loads {spec.display_name} ({cron}); skips a tick while its previous run is still pending.",
+    )
+    def refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        if pending_runs(context.instance, job.name):
+            return dg.SkipReason(f"a run of {job.name} is still queued or running: this tick is skipped")
+        return dg.RunRequest()
+
+    return refresh
+
+
+def build_schedules(specs: Sequence[SourceSpec]) -> list[dg.ScheduleDefinition]:
+    """One schedule per source."""
+    return [source_schedule(spec) for spec in specs]
 
 
 @dg.run_failure_sensor(
@@ -58,6 +70,10 @@ def build_schedules() -> list[dg.ScheduleDefinition]:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def log_failed_runs(context: dg.RunFailureSensorContext) -> None:
-    """Log the failed run and its failing steps."""
+    """Log the failed run, its failing steps, and that the models reading a failed source keep their last build."""
     steps = ", ".join(event.step_key or "?" for event in context.get_step_failure_events()) or "no step"
-    context.log.error(f"run {context.dagster_run.run_id} of {context.dagster_run.job_name} failed in {steps}")
+    run = context.dagster_run
+    message = f"run {run.run_id} of {run.job_name} failed in {steps}"
+    if source := run.tags.get(SOURCE_TAG):
+        message += f"; the dbt models reading {source} keep their last good build until it loads again"
+    context.log.error(message)

@@ -1,82 +1,28 @@
-"""What every provider catalog source shares: settings, raw rows with their payload, and fetch statistics."""
+"""What every provider catalog shares: the `models` table, one row per item with its payload, and the fetch."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dlt
-from dlt.sources import DltResource, DltSource
+from dlt.common.json import json as fast_json
 
-from modelatlas.errors import ConfigurationError
-from modelatlas.pipelines.loading import column_hints as dlt_column_hints
+from modelatlas.pipelines.paginate import fetch_items
+from modelatlas.pipelines.spec import Batch, Catalog, DataType, Request, TableSpec
 
+if TYPE_CHECKING:
+    from modelatlas.pipelines.quality.suite import Suite
 
-@dataclass(frozen=True)
-class ProviderSpec:
-    """A provider ModelAtlas reads: where its API lives, which key it needs and how often it refreshes."""
-
-    name: str
-    display_name: str
-    key_env: str | None
-    key_required: bool
-    default_base_url: str
-    default_cron: str
-    source: Callable[..., DltSource]
-    tables: tuple[str, ...] = ("models",)
-    description: str = ""
-    # Extra source arguments read from the environment when a run starts (Hugging Face's organisations).
-    options: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
-
-    @property
-    def env_prefix(self) -> str:
-        """The `MODELATLAS_<PREFIX>_*` part of this provider's settings."""
-        return "HUGGINGFACE" if self.name == "huggingface" else self.name.upper()
-
-    @property
-    def dataset_name(self) -> str:
-        """The raw schema this provider's dlt source writes."""
-        return f"raw_{self.name}"
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """One provider connection as the environment configures it when a run starts."""
-
-    api_key: str | None
-    base_url: str
-    region: str
-    skip_reason: str | None
-
-
-def provider_settings(spec: ProviderSpec, env: Mapping[str, str] | None = None) -> ProviderSettings:
-    """The key, base URL and region label of `spec`, and why it is skipped (a required key missing)."""
-    env = os.environ if env is None else env
-    api_key = (env.get(spec.key_env, "") if spec.key_env else "").strip() or None
-    base_url = env.get(f"MODELATLAS_{spec.env_prefix}_BASE_URL", "").strip() or spec.default_base_url
-    if not base_url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"MODELATLAS_{spec.env_prefix}_BASE_URL must be an http(s) URL, got {base_url!r}")
-    region = env.get(f"MODELATLAS_{spec.env_prefix}_REGION", "").strip() or "global"
-    skip_reason = f"skipped: {spec.key_env} is not set" if spec.key_required and api_key is None else None
-    return ProviderSettings(api_key=api_key, base_url=base_url.rstrip("/"), region=region, skip_reason=skip_reason)
-
-
-@dataclass
-class FetchStats:
-    """Filled in while a source fetches: pages and requests, for the asset's metadata."""
-
-    pages: int = 0
-    requests: int = 0
-    items: int = 0
-    ids: set[str] = field(default_factory=set)
-    content_hashes: dict[str, str] = field(default_factory=dict)
-    # Counters a source observes at each fetch (Hugging Face downloads and likes), by id, as text.
-    observations: dict[str, str] = field(default_factory=dict)
+CATALOG_COLUMNS: dict[str, DataType] = {
+    "id": "text",
+    "payload": "json",
+    "content_hash": "text",
+    "region": "text",
+    "batch_id": "text",
+    "_fetched_at": "timestamp",
+}
 
 
 def batch_id(fetched_at: datetime) -> str:
@@ -85,97 +31,73 @@ def batch_id(fetched_at: datetime) -> str:
 
 
 def content_hash(payload: Mapping[str, Any], volatile: Iterable[str] = ()) -> str:
-    """A stable hash of an item's payload, leaving out fields that change on every fetch (download counts)."""
-    stable = {key: value for key, value in payload.items() if key not in set(volatile)}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A stable hash of an item's payload without the fields that change on every fetch (counters, request time)."""
+    left_out = set(volatile)
+    stable = {key: value for key, value in payload.items() if key not in left_out}
+    return hashlib.sha256(fast_json.dumpb(stable, sort_keys=True)).hexdigest()[:16]
 
 
 def catalog_row(
-    provider_model_id: str,
-    payload: Mapping[str, Any],
-    extracted: Mapping[str, Any],
-    *,
-    fetched_at: datetime,
-    region: str,
-    stats: FetchStats,
-    volatile: Iterable[str] = (),
+    item: Any, catalog: Catalog, *, batch: str, fetched_at: datetime, region: str
 ) -> dict[str, Any]:
-    """One raw catalog row: the provider's id, the extracted columns, the full payload and the fetch context."""
-    digest = content_hash(payload, volatile)
-    stats.items += 1
-    stats.ids.add(provider_model_id)
-    stats.content_hashes[provider_model_id] = digest
+    """One raw catalog row: the provider's id, the typed columns, the full payload and the fetch context.
+
+    An item that is no JSON object, or has no id, still becomes a row (id null, the item as payload), so that the
+    quality gate quarantines it where it can be looked at instead of it vanishing.
+    """
+    payload = dict(item) if isinstance(item, Mapping) else {"item": item}
+    identifier = catalog.identify(item) if isinstance(item, Mapping) else None
+    columns = dict(catalog.columns(payload)) if isinstance(item, Mapping) else dict.fromkeys(catalog.column_types)
     return {
-        "id": provider_model_id,
-        **extracted,
-        "payload": dict(payload),
-        "content_hash": digest,
+        "id": identifier,
+        **columns,
+        "payload": payload,
+        "content_hash": content_hash(payload, catalog.volatile),
         "region": region,
-        "batch_id": batch_id(fetched_at),
+        "batch_id": batch,
         "_fetched_at": fetched_at,
     }
 
 
-CATALOG_COLUMNS: dict[str, dict[str, Any]] = {
-    "id": {"data_type": "text", "nullable": False},
-    "payload": {"data_type": "json"},
-    "content_hash": {"data_type": "text"},
-    "region": {"data_type": "text"},
-    "batch_id": {"data_type": "text"},
-    "_fetched_at": {"data_type": "timestamp"},
-}
+def catalog_rows(items: Iterable[Any], catalog: Catalog, *, fetched_at: datetime, region: str) -> list[dict[str, Any]]:
+    """The `models` rows of one fetch."""
+    batch = batch_id(fetched_at)
+    return [catalog_row(item, catalog, batch=batch, fetched_at=fetched_at, region=region) for item in items]
 
 
-def column_hints(**types: str) -> dict[str, Any]:
-    """dlt column hints: the catalog columns plus `name=data_type` pairs, a fresh dict per column."""
-    hints = {name: {"name": name, **hint} for name, hint in CATALOG_COLUMNS.items()}
-    # Per-token prices reach 1e-10 USD: 18 decimals keep them exact (prices per million need 12).
-    return hints | dlt_column_hints(types, decimal_scale=18)
+def identify_or_none(catalog: Catalog) -> Any:
+    """`catalog.identify` for any item: None for an item that is no JSON object."""
+    return lambda item: catalog.identify(item) if isinstance(item, Mapping) else None
 
 
-@dataclass(frozen=True)
-class CatalogChanges:
-    """How one fetch differs from what the warehouse held before it."""
-
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-
-
-def catalog_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> CatalogChanges:
-    """Ids added, removed and changed (content hash differs) between two {id: content_hash} maps."""
-    return CatalogChanges(
-        added=sorted(set(current) - set(previous)),
-        removed=sorted(set(previous) - set(current)),
-        changed=sorted(key for key in set(current) & set(previous) if current[key] != previous[key]),
-    )
-
-
-def models_resource(
-    items: Callable[[], Iterable[Mapping[str, Any]]],
-    *,
-    identify: Callable[[Mapping[str, Any]], str],
-    extract: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-    column_types: Mapping[str, str],
-    region: str,
-    stats: FetchStats,
-    volatile: Iterable[str] = (),
-) -> DltResource:
-    """The `models` resource every catalog source shares: `items()` fetched lazily, rows merged on the id."""
-    fetched_at = datetime.now(UTC)
-    volatile_fields = tuple(volatile)
-
-    @dlt.resource(name="models", primary_key="id", write_disposition="merge", columns=column_hints(**column_types))
-    def models() -> Iterator[dict[str, Any]]:
-        for item in items():
-            yield catalog_row(
-                identify(item),
-                item,
-                extract(item),
-                fetched_at=fetched_at,
-                region=region,
-                stats=stats,
-                volatile=volatile_fields,
+def fetch_catalog_items(request: Request, catalog: Catalog) -> list[Any]:
+    """Every item the catalog lists, each id once."""
+    with request.client() as client:
+        return list(
+            fetch_items(
+                client, catalog.endpoint, request.stats, identify_or_none(catalog), page_size=request.page_size
             )
+        )
 
-    return models
+
+def catalog_batch(request: Request) -> Batch:
+    """The fetch of a plain catalog source: every item of every page, as `models` rows."""
+    catalog = request.spec.catalog
+    if catalog is None:
+        raise TypeError(f"{request.spec.name} declares no catalog to fetch")
+    items = fetch_catalog_items(request, catalog)
+    rows = catalog_rows(items, catalog, fetched_at=request.fetched_at, region=request.region)
+    return Batch(tables={"models": rows}, origin=f"{request.base_url} [{request.region}]")
+
+
+def models_table(catalog: Catalog, description: str, suite: Suite) -> TableSpec:
+    """The `models` table of a catalog source: merged on the provider's id, versioned by content and region."""
+    return TableSpec(
+        name="models",
+        description=description,
+        columns={"id": "text", **catalog.column_types, **{k: v for k, v in CATALOG_COLUMNS.items() if k != "id"}},
+        version_columns=("id", "content_hash", "region"),
+        primary_key=("id",),
+        tracked_by=(("id",), "content_hash"),
+        suite=suite,
+    )

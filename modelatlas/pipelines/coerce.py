@@ -1,9 +1,23 @@
-"""Typed values from untrusted JSON: a field of the wrong type becomes None instead of a failed load."""
+"""Typed values from untrusted JSON, one rule each: a field of the wrong type becomes None instead of a failed load."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
+
+
+def as_integer(value: Any) -> int | None:
+    """A whole number: a JSON integer, an integral float, or a string of digits (Google's int64 fields)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
 def as_number(value: Any) -> float | None:
@@ -11,22 +25,49 @@ def as_number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def as_integer(value: Any) -> int | None:
-    """A JSON integer (booleans and floats are not)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def as_nonempty_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
     """A non-empty JSON string."""
     return value if isinstance(value, str) and value else None
 
 
-def as_iso_timestamp(value: Any) -> datetime | None:
-    """An ISO-8601 string as an aware datetime; a naive one is taken as UTC."""
-    if not isinstance(value, str) or not value:
+def as_bool(value: Any) -> bool | None:
+    """A JSON boolean."""
+    return value if isinstance(value, bool) else None
+
+
+def as_strings(value: Any) -> list[str] | None:
+    """The string elements of a JSON list (others are dropped); None when it is no list."""
+    return [element for element in value if isinstance(element, str)] if isinstance(value, list) else None
+
+
+def as_mapping(value: Any) -> dict[str, Any] | None:
+    """A JSON object as a plain dict."""
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def as_timestamp(value: Any) -> datetime | None:
+    """An aware UTC datetime from unix seconds or an ISO-8601 string (`Z`, an offset, naive as UTC, date only)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip():
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def as_date(value: Any) -> date | None:
+    """The calendar date an ISO-8601 date or timestamp string starts with."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None

@@ -1,28 +1,30 @@
-"""Run a dlt source into the warehouse and report what it loaded."""
+"""One dlt load per batch: the rows that passed the gate, with the table hints their source declares."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
-from dlt.extract import materialize_schema_item
-from dlt.sources import DltSource
+from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import SourceError, WarehouseError
+from modelatlas.pipelines.spec import Rows, SourceSpec, TableSpec
 from modelatlas.redaction import redact
 
 log = logging.getLogger(__name__)
 
 # dlt reads these from the environment; ModelAtlas makes no calls home and shows no progress bars.
-_DLT_DEFAULTS = {
+DLT_DEFAULTS = {
     "RUNTIME__DLTHUB_TELEMETRY": "false",
     "RUNTIME__LOG_LEVEL": "WARNING",
     "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
@@ -34,7 +36,7 @@ _DLT_DEFAULTS = {
     # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
     "DATA_WRITER__FILE_MAX_ITEMS": "100000",
     # Ctrl-C (SIGINT) or SIGTERM interrupts the whole cycle. dlt would catch it in normalize and load, fail only that
-    # step and let the run go on; the next run completes the half-finished load package instead (run_source).
+    # step and let the run go on; the next run completes the half-finished load package instead (load_batch).
     "RUNTIME__INTERCEPT_SIGNALS": "false",
 }
 # Arrow tables carry JSON as text under a `json` column hint; dlt warns that the hints differ on every load, while
@@ -55,27 +57,20 @@ _EXPECTED_WARNINGS_FILTER = _ExpectedWarnings()
 
 @dataclass(frozen=True)
 class LoadSummary:
-    """What one `pipeline.run` wrote: rows per table, the load id and how long it took."""
+    """What one load wrote: rows per table, the load id and how long it took."""
 
     load_id: str | None
     row_counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
 
-def column_hints(types: Mapping[str, str], decimal_scale: int) -> dict[str, Any]:
-    """dlt column hints for `{name: data_type}`, a fresh dict per column: dlt fills each in place."""
-    hints: dict[str, Any] = {}
-    for name, data_type in types.items():
-        hints[name] = {"name": name, "data_type": data_type}
-        if data_type == "decimal":
-            hints[name].update(precision=38, scale=decimal_scale)
-    return hints
+def dlt_environment() -> dict[str, str]:
+    """The dlt settings ModelAtlas runs with; a value the user set already wins."""
+    return {name: os.environ.get(name, value) for name, value in DLT_DEFAULTS.items()}
 
 
 def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
     """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
-    for key, value in _DLT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     dlt_logger = logging.getLogger("dlt")
     if _EXPECTED_WARNINGS_FILTER not in dlt_logger.filters:
         dlt_logger.addFilter(_EXPECTED_WARNINGS_FILTER)
@@ -88,6 +83,21 @@ def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_di
     )
 
 
+def row_count(rows: Rows | None) -> int:
+    """How many rows a table's batch holds."""
+    if rows is None:
+        return 0
+    return rows.num_rows if isinstance(rows, pa.Table) else len(rows)
+
+
+def _items(rows: Rows | None) -> Iterator[Any]:
+    if isinstance(rows, pa.Table):
+        if rows.num_rows:
+            yield rows
+    elif rows:
+        yield list(rows)
+
+
 def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
     """True when `table` of the pipeline's dataset has no row or does not exist yet."""
     with pipeline.sql_client() as client:
@@ -98,56 +108,87 @@ def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
     return not rows
 
 
-def append_where_nothing_to_merge(pipeline: dlt.Pipeline, source: DltSource) -> list[str]:
-    """Load deduplicated delete-insert merges into empty tables as appends; return those tables.
+def table_resource(table: TableSpec, rows: Rows | None, disposition: Any) -> DltResource:
+    """One declared table as a dlt resource over `rows`."""
+    return dlt.resource(
+        _items(rows),
+        name=table.name,
+        primary_key=list(table.primary_key) or None,
+        columns=table.column_hints(),
+        write_disposition=disposition,
+        file_format=table.file_format,
+    )
 
-    There is nothing to merge with, and the merge's staging copy and insert took half of a big first load
-    (a whole Hugging Face catalog). Only resources that declare their rows unique (`deduplicated`) qualify.
+
+def raw_source(name: str, resources: list[DltResource]) -> DltSource:
+    """The resources as one dlt source named after the ModelAtlas source (its dlt schema's name)."""
+
+    def tables() -> list[DltResource]:
+        return resources
+
+    return dlt.source(name=name, max_table_nesting=0)(tables)()
+
+
+def load_batch(
+    pipeline: dlt.Pipeline, spec: SourceSpec, rows: Mapping[str, Rows], observed_at: datetime | None = None
+) -> LoadSummary:
+    """Load the rows of every declared table in one dlt run, after completing any load an earlier run left unfinished.
+
+    A merge of unique rows into an empty table is an append: there is nothing to merge with, and the merge's staging
+    copy and insert took half of a big first load.
     """
-    appended = []
-    for resource in source.selected_resources.values():
-        disposition = resource.write_disposition
-        if not (
-            isinstance(disposition, dict)
-            and disposition.get("disposition") == "merge"
-            and disposition.get("strategy") == "delete-insert"
-            and disposition.get("deduplicated")
-            and isinstance(resource.table_name, str)
-        ):
-            continue
-        if is_empty_table(pipeline, resource.table_name):
-            resource.apply_hints(write_disposition="append")
-            appended.append(resource.table_name)
-    return appended
-
-
-def run_source(pipeline: dlt.Pipeline, source: DltSource) -> LoadSummary:
-    """Extract, normalize and load `source`, after completing any load an earlier run left half-finished."""
     started = time.monotonic()
     try:
         if pipeline.has_pending_data:
             # Given data while packages are pending, dlt loads only the pending ones and drops the new data.
             log.info("%s: completing a load an earlier run left unfinished", pipeline.pipeline_name)
             pipeline.run()
-        append_where_nothing_to_merge(pipeline, source)
-        info: LoadInfo = pipeline.run(source)
+        resources = []
+        for table in spec.tables:
+            disposition = table.write_disposition(observed_at)
+            if table.unique_rows and table.disposition == "merge" and is_empty_table(pipeline, table.name):
+                disposition = "append"
+            resources.append(table_resource(table, rows.get(table.name), disposition))
+        info: LoadInfo = pipeline.run(raw_source(spec.name, resources))
     except Exception as exc:
         cause = root_cause(exc)
         if isinstance(cause, SourceError):
             raise type(cause)(str(cause)) from None
-        raise WarehouseError(redact(f"loading {source.name} into the warehouse failed: {cause}")) from None
+        raise WarehouseError(redact(f"loading {spec.name} into the warehouse failed: {cause}")) from None
     info.raise_on_failed_jobs()
     trace = pipeline.last_trace
     counts: dict[str, int] = {}
     if trace is not None and trace.last_normalize_info is not None:
         counts = {
-            table: rows for table, rows in trace.last_normalize_info.row_counts.items() if not table.startswith("_dlt")
+            table: count for table, count in trace.last_normalize_info.row_counts.items() if not table.startswith("_dlt")
         }
     return LoadSummary(
         load_id=info.loads_ids[-1] if info.loads_ids else None,
         row_counts=counts,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def create_tables(pipeline: dlt.Pipeline, spec: SourceSpec) -> None:
+    """Create every declared table of `spec`, empty, with its declared columns, without fetching anything.
+
+    dbt's staging models read these tables even for a source that is skipped or has never loaded. Nothing merges
+    into an empty table, so each is created by an append of dlt's empty-table marker.
+    """
+    markers = [
+        dlt.resource(
+            [dlt.mark.materialize_table_schema()],
+            name=table.name,
+            columns=table.column_hints(),
+            primary_key=list(table.primary_key) or None,
+            write_disposition="append",
+        )
+        for table in spec.tables
+    ]
+    try:
+        pipeline.run(raw_source(spec.name, markers))
+    except Exception as exc:
+        raise WarehouseError(redact(f"creating the {spec.name} tables failed: {root_cause(exc)}")) from None
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -162,30 +203,3 @@ def root_cause(exc: BaseException) -> BaseException:
             break
         exc = nested
     return exc
-
-
-def ensure_tables(pipeline: dlt.Pipeline, source: DltSource) -> None:
-    """Create the source's tables, empty, when they do not exist yet, without fetching anything.
-
-    dbt's staging models read these tables even for a provider that is skipped or down, so they must exist.
-    """
-    resources = []
-    for name, resource in source.selected_resources.items():
-        empty = dlt.resource([materialize_schema_item()], name=name)
-        columns = resource.compute_table_schema()["columns"]
-        declared = resource.columns if isinstance(resource.columns, dict) else {}
-        for column_name, hint in declared.items():
-            # dlt drops the declared type of an scd2 row-version column; an empty load needs it to create the column.
-            if column_name in columns and "data_type" not in columns[column_name] and "data_type" in hint:
-                columns[column_name]["data_type"] = hint["data_type"]
-        disposition = resource.write_disposition
-        if isinstance(disposition, dict) and disposition.get("strategy") == "scd2":
-            # Given the scd2 dict again, dlt would drop that type once more; the first real load sets the strategy.
-            disposition = "append"
-        # The computed columns carry the primary key flags, so the merge table is created the same way.
-        empty.apply_hints(columns=columns, write_disposition=disposition)
-        resources.append(empty)
-    try:
-        pipeline.run(dlt.source(name=source.name, max_table_nesting=0)(lambda: resources)())
-    except Exception as exc:
-        raise WarehouseError(redact(f"creating the {source.name} tables failed: {root_cause(exc)}")) from None

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 import dagster as dg
-import dlt
-from dlt.sources import DltSource
 
-from modelatlas.pipelines.quality.gate import GateResult, gated_load
-from modelatlas.pipelines.quality.suite import Suite
-from modelatlas.pipelines.quality.validation import GateSettings, gate_settings
-from modelatlas.warehouse import ConnectionInfo
+from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT, GateSettings, gate_settings
 
 
 class QualityGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -20,6 +14,10 @@ class QualityGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     max_shrink: float | None = None
     max_price_jump_share: float | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Great Expectations sends no usage statistics (it reads this when first imported)."""
+        os.environ.update(GX_ENVIRONMENT)
 
     def settings(self) -> GateSettings:
         """The environment's thresholds with this resource's explicit fields on top."""
@@ -32,14 +30,3 @@ class QualityGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             jump_factor=base.jump_factor,
             sample_rows=base.sample_rows,
         )
-
-    def load(
-        self,
-        pipeline: dlt.Pipeline,
-        source: DltSource,
-        suites: Mapping[str, Suite],
-        info: ConnectionInfo,
-        run_id: str | None = None,
-    ) -> GateResult:
-        """Extract `source` once, validate it, record the results in `dq`, and load the rows that passed."""
-        return gated_load(pipeline, source, suites, info=info, settings=self.settings(), run_id=run_id)

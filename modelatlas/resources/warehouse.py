@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import dlt
 
-from modelatlas.pipelines.loading import make_pipeline
+from modelatlas.pipelines.loading import dlt_environment, make_pipeline
 from modelatlas.settings import WarehouseSettings, warehouse_settings
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
@@ -35,6 +36,11 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             dagster_database=base.dagster_database,
             database=base.database,
         )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Set up the run's libraries: dlt's settings, and the warehouse's connection for dbt's profile."""
+        os.environ.update(dlt_environment())
+        os.environ.update(self.connection().dbt_env())
 
     def warehouse(self) -> Warehouse:
         """The warehouse these settings describe."""

@@ -1,60 +1,49 @@
-"""The local provider simulator: every provider's API from fixtures, for tests, benchmarks and sample mode."""
+"""The local simulator of every source: each API from fixtures, for tests, benchmarks and sample mode.
+
+Which handler serves a source, and which of its settings points at the simulator, is part of its spec.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
 
-from modelatlas.pipelines.catalog import ProviderSpec
+from modelatlas.pipelines.spec import SourceSpec
 from modelatlas.simulator.core import Fault, ProviderHandler
 from modelatlas.simulator.server import Simulator
 
-__all__ = ["API_ROOTS", "REGISTRIES", "Fault", "Simulator", "build_simulator", "sample_environment"]
-
-# The handler class of each provider, imported when a simulator is built.
-HANDLERS = {
-    "openai": "modelatlas.simulator.openai:OpenAIHandler",
-    "anthropic": "modelatlas.simulator.anthropic:AnthropicHandler",
-    "gemini": "modelatlas.simulator.gemini:GeminiHandler",
-    "mistral": "modelatlas.simulator.mistral:MistralHandler",
-    "huggingface": "modelatlas.simulator.huggingface:HuggingFaceHandler",
-    "openrouter": "modelatlas.simulator.openrouter:OpenRouterHandler",
-    "litellm": "modelatlas.simulator.litellm:LiteLLMHandler",
-}
-# Price registries the simulator always serves besides the providers it is built for: no key, one file each.
-REGISTRIES = ("litellm",)
-REGISTRY_URL_VARIABLES = {"litellm": ("MODELATLAS_LITELLM_URL", "/model_prices_and_context_window.json")}
-# What follows the host in each provider's SDK base URL: the simulator serves the same paths below its prefix.
-API_ROOTS = {"openai": "/v1", "openrouter": "/api/v1"}
+__all__ = ["Fault", "Simulator", "build_simulator", "handler_for", "sample_environment", "sample_key"]
 
 
-def sample_key(provider: str) -> str:
-    """The dummy key sample mode sets for a provider and its simulator accepts."""
-    return f"sample-{provider}-key-0000"
+def sample_key(source: str) -> str:
+    """The dummy key sample mode sets for a source and its simulator accepts."""
+    return f"sample-{source}-key-0000"
 
 
-def _handler(provider: str, api_key: str | None) -> ProviderHandler:
-    module_name, _, class_name = HANDLERS[provider].partition(":")
+def handler_for(spec: SourceSpec, api_key: str | None = None) -> ProviderHandler:
+    """A new handler of `spec`'s simulator, accepting `api_key` (its sample key by default, none when keyless)."""
+    if spec.simulator is None:
+        raise ValueError(f"{spec.name} has no simulator handler")
+    module_name, _, class_name = spec.simulator.handler.partition(":")
     handler_class: type[ProviderHandler] = getattr(importlib.import_module(module_name), class_name)
-    return handler_class(api_key)
+    key = api_key if api_key is not None else (sample_key(spec.name) if spec.credential is not None else None)
+    return handler_class(key)
 
 
-def build_simulator(providers: Iterable[ProviderSpec], port: int = 0) -> Simulator:
-    """A simulator serving `providers`, each accepting its sample key, and the price registries."""
-    handlers = {spec.name: _handler(spec.name, sample_key(spec.name)) for spec in providers}
-    handlers.update({name: _handler(name, None) for name in REGISTRIES})
-    return Simulator(handlers, port=port)
+def build_simulator(specs: Iterable[SourceSpec], port: int = 0) -> Simulator:
+    """A simulator serving every source of `specs` that has a handler, each accepting its sample key."""
+    return Simulator({spec.name: handler_for(spec) for spec in specs if spec.simulator is not None}, port=port)
 
 
-def sample_environment(simulator: Simulator, providers: Iterable[ProviderSpec]) -> dict[str, str]:
-    """The variables that point every provider at the simulator, with its sample key."""
+def sample_environment(simulator: Simulator, specs: Iterable[SourceSpec]) -> dict[str, str]:
+    """The variables that point every simulated source of `specs` at `simulator`, with its sample key."""
     env: dict[str, str] = {}
-    for spec in providers:
-        env[f"MODELATLAS_{spec.env_prefix}_BASE_URL"] = simulator.root_url(spec.name) + API_ROOTS.get(spec.name, "")
-        env[f"MODELATLAS_{spec.env_prefix}_REGION"] = "sample"
-        if spec.key_env:
-            env[spec.key_env] = sample_key(spec.name)
-    for name, (variable, path) in REGISTRY_URL_VARIABLES.items():
-        if name in simulator.handlers:
-            env[variable] = simulator.root_url(name) + path
+    for spec in specs:
+        if spec.simulator is None or spec.name not in simulator.handlers:
+            continue
+        env[spec.variable(spec.simulator.setting)] = simulator.root_url(spec.name) + spec.simulator.path
+        if spec.base_url is not None:
+            env[spec.variable("REGION")] = "sample"
+        if spec.credential is not None:
+            env[spec.credential.env] = sample_key(spec.name)
     return env

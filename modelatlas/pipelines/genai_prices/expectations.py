@@ -97,7 +97,9 @@ def tier_thresholds_increasing(frame: pd.DataFrame) -> pd.Series:
     return ~(thresholds.notna() & previous_max.notna() & (thresholds <= previous_max))
 
 
-SUITES = (
+SUITES = {
+    suite.entity: suite
+    for suite in (
     Suite(
         source=SOURCE,
         entity="providers",
@@ -105,19 +107,6 @@ SUITES = (
         not_null=("provider_id", *_BATCH),
         not_in_future=("fetched_at",),
         guard_shrink=True,
-        staging_columns=(
-            "provider_id",
-            "name",
-            "api_pattern",
-            "description",
-            "pricing_urls",
-            "price_comments",
-            "model_match",
-            "provider_match",
-            "fallback_model_providers",
-            "model_count",
-            *_BATCH,
-        ),
     ),
     Suite(
         source=SOURCE,
@@ -127,19 +116,6 @@ SUITES = (
         ranges={"context_window": CONTEXT_WINDOW_RANGE},
         not_in_future=("fetched_at",),
         guard_shrink=True,
-        staging_columns=(
-            "provider_id",
-            "model_id",
-            "name",
-            "description",
-            "context_window",
-            "deprecated",
-            "price_comments",
-            "match_rule",
-            "has_dated_prices",
-            "variant_count",
-            *_BATCH,
-        ),
     ),
     Suite(
         source=SOURCE,
@@ -167,25 +143,6 @@ SUITES = (
         ),
         guard_shrink=True,
         jump_columns=("price_usd",),
-        staging_columns=(
-            "provider_id",
-            "model_id",
-            "component",
-            "condition",
-            "price_key",
-            "unit",
-            "unit_family",
-            "units_per_price",
-            "price_usd",
-            "price_usd_per_mtok",
-            "effective_from",
-            "effective_until",
-            "window_start_utc",
-            "window_end_utc",
-            "variant",
-            "above_input_tokens",
-            *_BATCH,
-        ),
     ),
     Suite(
         source=SOURCE,
@@ -194,6 +151,6 @@ SUITES = (
         not_null=_BATCH,
         not_in_future=("fetched_at",),
         known_values={"source_origin": frozenset({"published", "package"})},
-        staging_columns=(*_BATCH, "source_url", "fallback_reason", "provider_count", "model_count"),
     ),
-)
+    )
+}

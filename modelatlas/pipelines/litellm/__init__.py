@@ -1,50 +1,36 @@
-"""dlt source for LiteLLM's `model_prices_and_context_window.json`: models, normalised price points, loads."""
+"""LiteLLM's `model_prices_and_context_window.json`: every entry, every price normalised (scd2), and each read."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import dlt
 import httpx
-from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import batch_id
-from modelatlas.pipelines.coerce import as_integer, as_nonempty_text
-from modelatlas.pipelines.http import ApiClient, RetryPolicy
-from modelatlas.pipelines.loading import column_hints
+from modelatlas.pipelines.coerce import as_date, as_integer, as_text
+from modelatlas.pipelines.http import RetryPolicy
+from modelatlas.pipelines.litellm.expectations import SUITES
 from modelatlas.pipelines.prices.litellm import entry_provider, litellm_price_points, split_model_key
-from modelatlas.pipelines.prices.model import MappingStats, PricePoint, price_hash, unique_points
-from modelatlas.pipelines.prices.resource import price_points_resource
-
-__all__ = [
-    "DATASET_NAME",
-    "DEFAULT_TIMEOUT_S",
-    "DEFAULT_URL",
-    "URL_ENV",
-    "LiteLLMDocument",
-    "LiteLLMStats",
-    "fetch_document",
-    "litellm_source",
-    "litellm_tables_source",
-    "parse_document",
-]
+from modelatlas.pipelines.prices.model import MappingStats, PricePoint, unique_points
+from modelatlas.pipelines.prices.table import price_points_table
+from modelatlas.pipelines.spec import Batch, DataType, Request, Setting, Simulated, SourceSpec, TableSpec
+from modelatlas.settings import parse_seconds
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 DEFAULT_TIMEOUT_S = 10.0
-DATASET_NAME = "raw_litellm"
-URL_ENV = "MODELATLAS_LITELLM_URL"
 # The file documents its own fields in this entry; it is no model.
 SKIPPED_ENTRIES = frozenset({"sample_spec"})
-MODEL_COLUMNS = {
+MODEL_COLUMNS: dict[str, DataType] = {
     "model_key": "text",
     "litellm_provider": "text",
     "provider_model_id": "text",
@@ -59,7 +45,7 @@ MODEL_COLUMNS = {
     "batch_id": "text",
     "_fetched_at": "timestamp",
 }
-LOAD_COLUMNS = {
+LOAD_COLUMNS: dict[str, DataType] = {
     "batch_id": "text",
     "fetched_at": "timestamp",
     "source_url": "text",
@@ -79,18 +65,6 @@ class LiteLLMDocument:
     url: str
     fetched_at: datetime
     version: str
-
-
-@dataclass
-class LiteLLMStats:
-    """Filled in while the source builds its rows: models, price points, and the price keys it could not map."""
-
-    models: int = 0
-    price_points: int = 0
-    requests: int = 0
-    mapping: MappingStats = field(default_factory=MappingStats)
-    # {natural key: price_hash} of the price list the source built, to tell what changed since the last load.
-    price_hashes: dict[tuple[Any, ...], str] = field(default_factory=dict)
 
 
 def _entries(payload: Any, url: str) -> dict[str, Mapping[str, Any]]:
@@ -129,44 +103,30 @@ def parse_document(body: bytes, url: str, fetched_at: datetime | None = None) ->
     )
 
 
-def split_url(url: str) -> tuple[str, str, dict[str, str]]:
+def split_url(url: str, variable: str = "MODELATLAS_LITELLM_URL") -> tuple[str, str, dict[str, str]]:
     """(base URL, file name, query) of the file's address, for the shared API client."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path.endswith("/"):
-        raise ConfigurationError(f"{URL_ENV} must be the http(s) address of the JSON file, got {url!r}")
+        raise ConfigurationError(f"{variable} must be the http(s) address of the JSON file, got {url!r}")
     directory, _, name = parsed.path.rpartition("/")
     base = str(parsed.copy_with(path=directory + "/", query=None, fragment=None))
     return base, name, dict(parsed.params)
 
 
-def fetch_document(
-    url: str = DEFAULT_URL,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    policy: RetryPolicy | None = None,
-    stats: LiteLLMStats | None = None,
-) -> LiteLLMDocument:
+def fetch_document(request: Request, url: str, timeout: float = DEFAULT_TIMEOUT_S) -> LiteLLMDocument:
     """GET the price file (retrying 429, 5xx and connection failures) and parse it."""
     base, name, params = split_url(url)
-    retry = policy or RetryPolicy(read_timeout_s=timeout, connect_timeout_s=timeout)
-    with ApiClient("LiteLLM", base, policy=retry) as client:
-        fetched_at = datetime.now(UTC)
+    if request.policy is None:
+        request = dataclasses.replace(request, policy=RetryPolicy(read_timeout_s=timeout, connect_timeout_s=timeout))
+    with request.client(base) as client:
         try:
             response = client.get(name, params or None)
         finally:
-            if stats is not None:
-                stats.requests = client.requests_made
-    return parse_document(response.content, url, fetched_at)
-
-
-def _date(value: Any) -> date | None:
-    text = as_nonempty_text(value)
-    try:
-        return date.fromisoformat(text[:10]) if text else None
-    except ValueError:
-        return None
+            request.stats.requests = client.requests_made
+    return parse_document(response.content, url, request.fetched_at)
 
 
 def model_row(model_key: str, entry: Mapping[str, Any], batch: str, fetched_at: datetime) -> dict[str, Any]:
@@ -177,13 +137,13 @@ def model_row(model_key: str, entry: Mapping[str, Any], batch: str, fetched_at: 
         "model_key": model_key,
         "litellm_provider": provider,
         "provider_model_id": split_model_key(model_key, provider)[0],
-        "mode": as_nonempty_text(entry.get("mode")),
+        "mode": as_text(entry.get("mode")),
         "max_input_tokens": as_integer(entry.get("max_input_tokens")),
         "max_output_tokens": as_integer(entry.get("max_output_tokens")),
         "max_tokens": as_integer(entry.get("max_tokens")),
         "supports": {key: value for key, value in entry.items() if key.startswith("supports_")},
         "supported_regions": regions if isinstance(regions, list) else None,
-        "deprecation_date": _date(entry.get("deprecation_date")),
+        "deprecation_date": as_date(entry.get("deprecation_date")),
         "payload": dict(entry),
         "batch_id": batch,
         "_fetched_at": fetched_at,
@@ -202,67 +162,103 @@ def price_points(document: LiteLLMDocument, stats: MappingStats) -> list[PricePo
     return result
 
 
-def _resources(
-    document: LiteLLMDocument | None, points: Sequence[PricePoint], observed_at: datetime | None, unknown: int
-) -> list[DltResource]:
-    entries = document.entries if document is not None else {}
-    fetched_at = document.fetched_at if document is not None else datetime.now(UTC)
-    batch = batch_id(fetched_at)
+def parse_url(raw: str, variable: str) -> str:
+    """The price file's address: an http(s) URL of a JSON file."""
+    split_url(raw.strip(), variable)
+    return raw.strip()
 
-    @dlt.resource(
-        name="models",
-        primary_key="model_key",
-        write_disposition="merge",
-        columns=column_hints(MODEL_COLUMNS, decimal_scale=18),
-    )
-    def models() -> Iterator[dict[str, Any]]:
-        for model_key, entry in entries.items():
-            yield model_row(model_key, entry, batch, fetched_at)
 
-    @dlt.resource(
-        name="loads",
-        primary_key="batch_id",
-        write_disposition="merge",
-        columns=column_hints(LOAD_COLUMNS, decimal_scale=18),
-    )
-    def loads() -> Iterator[dict[str, Any]]:
-        if document is None:
-            return
-        yield {
-            "batch_id": batch,
-            "fetched_at": fetched_at,
-            "source_url": document.url,
+def parse_timeout(raw: str, variable: str) -> float:
+    """Seconds each attempt to read the price file may take to connect and to answer."""
+    return parse_seconds(raw, DEFAULT_TIMEOUT_S, variable)
+
+
+def litellm_tables(document: LiteLLMDocument, stats: MappingStats) -> dict[str, list[dict[str, Any]]]:
+    """The file's three tables: every entry, every price point (a bad price fails the whole read), and the read."""
+    points = price_points(document, stats)
+    batch = batch_id(document.fetched_at)
+    return {
+        "models": [model_row(key, entry, batch, document.fetched_at) for key, entry in document.entries.items()],
+        "price_points": [point.row() for point in points],
+        "loads": [
+            {
+                "batch_id": batch,
+                "fetched_at": document.fetched_at,
+                "source_url": document.url,
+                "source_version": document.version,
+                "model_count": len(document.entries),
+                "price_point_count": len(points),
+                "unknown_price_key_count": stats.unknown_count,
+            }
+        ],
+    }
+
+
+def litellm_batch(request: Request) -> Batch:
+    """One read of the price file; every price is mapped before anything loads, so a bad file loads nothing."""
+    url: str = request.options["url"]
+    timeout: float = request.options.get("timeout", DEFAULT_TIMEOUT_S)
+    document = fetch_document(request, url, timeout)
+    stats = MappingStats()
+    tables = litellm_tables(document, stats)
+    return Batch(
+        tables=dict(tables),
+        origin=url,
+        notes=(f"{stats.unknown_count} prices with unknown keys",) if stats.unknown_count else (),
+        metadata={
             "source_version": document.version,
-            "model_count": len(entries),
-            "price_point_count": len(points),
-            "unknown_price_key_count": unknown,
-        }
-
-    return [models, price_points_resource(points, observed_at), loads]
+            "unknown_price_keys": stats.unknown_count,
+            "unknown_keys": ", ".join(sorted(stats.unknown_keys)) or "none",
+        },
+    )
 
 
-@dlt.source(name="litellm", max_table_nesting=0)
-def litellm_source(
-    url: str = DEFAULT_URL,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    document: LiteLLMDocument | None = None,
-    observed_at: datetime | None = None,
-    stats: LiteLLMStats | None = None,
-    policy: RetryPolicy | None = None,
-) -> list[DltResource]:
-    """LiteLLM's price file as `models` (merged on the key), `price_points` (scd2) and `loads`; fetched unless given.
-
-    Every price is mapped before anything loads, so a malformed file or a negative price loads nothing.
-    """
-    fetch_stats = stats if stats is not None else LiteLLMStats()
-    read = document if document is not None else fetch_document(url, timeout, policy, fetch_stats)
-    points = price_points(read, fetch_stats.mapping)
-    fetch_stats.models = len(read.entries)
-    fetch_stats.price_points = len(points)
-    fetch_stats.price_hashes = {point.natural_key(): price_hash(point) for point in points}
-    return _resources(read, points, observed_at, fetch_stats.mapping.unknown_count)
-
-
-def litellm_tables_source() -> DltSource:
-    """The source's tables with no rows, to create them before the first load (dbt reads them even then)."""
-    return dlt.source(name="litellm", max_table_nesting=0)(lambda: _resources(None, [], None, 0))()
+SPEC = SourceSpec(
+    name="litellm",
+    display_name="LiteLLM",
+    kind="price registry",
+    description="Loads LiteLLM's model_prices_and_context_window.json: models, normalised prices with history, loads.",
+    tables=(
+        TableSpec(
+            name="models",
+            description="Every model in LiteLLM's price file: provider, mode, token limits, supports_* flags, deprecation.",
+            columns=MODEL_COLUMNS,
+            version_columns=("model_key", "payload"),
+            primary_key=("model_key",),
+            suite=SUITES["models"],
+        ),
+        price_points_table(
+            "litellm", "Every LiteLLM price normalised (component, service tier, tier, USD per unit), with scd2 history."
+        ),
+        TableSpec(
+            name="loads",
+            description="One row per read of LiteLLM's price file: when, from where, its content hash and what it held.",
+            columns=LOAD_COLUMNS,
+            version_columns=("source_version",),
+            primary_key=("batch_id",),
+            suite=SUITES["loads"],
+        ),
+    ),
+    extract=litellm_batch,
+    settings=(
+        Setting(
+            "URL",
+            DEFAULT_URL,
+            "the price file to read; empty: skip LiteLLM",
+            option="url",
+            parse=parse_url,
+            empty_skips=True,
+        ),
+        Setting(
+            "TIMEOUT",
+            str(int(DEFAULT_TIMEOUT_S)),
+            "seconds each attempt to read the price file may take to connect and to answer",
+            option="timeout",
+            parse=parse_timeout,
+        ),
+    ),
+    simulator=Simulated(
+        "modelatlas.simulator.litellm:LiteLLMHandler", path="/model_prices_and_context_window.json", setting="URL"
+    ),
+    endpoint_doc="`model_prices_and_context_window.json` (BerriAI/litellm on GitHub)",
+)

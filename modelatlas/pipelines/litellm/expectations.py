@@ -6,7 +6,9 @@ from modelatlas.pipelines.quality.suite import CONTEXT_WINDOW_RANGE, OUTPUT_LIMI
 
 SOURCE = "litellm"
 
-SUITES = (
+SUITES = {
+    suite.entity: suite
+    for suite in (
     Suite(
         source=SOURCE,
         entity="models",
@@ -15,21 +17,6 @@ SUITES = (
         ranges={"max_input_tokens": CONTEXT_WINDOW_RANGE, "max_output_tokens": OUTPUT_LIMIT_RANGE},
         not_in_future=("_fetched_at",),
         guard_shrink=True,
-        staging_columns=(
-            "model_key",
-            "litellm_provider",
-            "provider_model_id",
-            "mode",
-            "max_input_tokens",
-            "max_output_tokens",
-            "max_tokens",
-            "supports",
-            "supported_regions",
-            "deprecation_date",
-            "payload",
-            "batch_id",
-            "_fetched_at",
-        ),
     ),
     Suite(
         source=SOURCE,
@@ -37,6 +24,6 @@ SUITES = (
         key=("batch_id",),
         not_null=("batch_id", "fetched_at", "source_url"),
         not_in_future=("fetched_at",),
-        staging_columns=("batch_id", "fetched_at", "source_url", "model_count", "price_point_count"),
     ),
-)
+    )
+}

@@ -7,19 +7,17 @@ from modelatlas.pipelines.prices.model import (
     SERVICE_TIERS,
     UNITS,
     MappingStats,
-    PriceChanges,
     PricePoint,
     canonical_text,
     per_mtok_to_per_token,
     per_token_to_per_mtok,
     per_unit_to_per_units,
     per_units_to_per_unit,
-    price_changes,
     price_hash,
     unique_points,
 )
 from modelatlas.pipelines.prices.openrouter import openrouter_price_points
-from modelatlas.pipelines.prices.resource import TABLE_NAME, price_points_resource
+from modelatlas.pipelines.prices.table import TABLE_NAME, price_points_table
 
 __all__ = [
     "COMPONENTS",
@@ -27,7 +25,6 @@ __all__ = [
     "TABLE_NAME",
     "UNITS",
     "MappingStats",
-    "PriceChanges",
     "PricePoint",
     "canonical_text",
     "genai_price_points",
@@ -38,8 +35,7 @@ __all__ = [
     "per_token_to_per_mtok",
     "per_unit_to_per_units",
     "per_units_to_per_unit",
-    "price_changes",
     "price_hash",
-    "price_points_resource",
+    "price_points_table",
     "unique_points",
 ]

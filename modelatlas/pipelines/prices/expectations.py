@@ -9,26 +9,6 @@ from modelatlas.pipelines.quality.suite import CONTEXT_WINDOW_RANGE, MAX_USD_PER
 
 # The price points of one price list: a cache read is compared with the input price of the same list.
 _PRICE_LIST = ("source_provider", "source_model_key", "service_tier", "condition", "region", "effective_from")
-STAGING_COLUMNS = (
-    "source",
-    "source_provider",
-    "source_model_key",
-    "provider_model_id",
-    "price_hash",
-    "component",
-    "service_tier",
-    "condition",
-    "above_input_tokens",
-    "window_start_utc",
-    "window_end_utc",
-    "region",
-    "unit",
-    "price_usd",
-    "original_value",
-    "original_unit",
-    "effective_from",
-    "effective_until",
-)
 
 
 def cache_read_not_above_input(frame: pd.DataFrame) -> pd.Series:
@@ -67,8 +47,5 @@ def price_points_suite(source: str) -> Suite:
         ),
         guard_shrink=True,
         jump_columns=("price_usd",),
-        staging_columns=STAGING_COLUMNS,
     )
 
-
-SUITES = tuple(price_points_suite(source) for source in ("genai_prices", "litellm", "openrouter"))

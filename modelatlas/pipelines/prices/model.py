@@ -220,21 +220,3 @@ def unique_points(points: Iterable[PricePoint], stats: MappingStats) -> Iterator
         elif kept is None:
             stats.conflicts += 1
     yield from (point for point in by_key.values() if point is not None)
-
-
-@dataclass(frozen=True)
-class PriceChanges:
-    """How a load's price points differ from the current ones in the warehouse, by natural key."""
-
-    added: int
-    changed: int
-    removed: int
-
-
-def price_changes(previous: Mapping[tuple[Any, ...], str], current: Mapping[tuple[Any, ...], str]) -> PriceChanges:
-    """Natural keys added, changed (other `price_hash`) and removed between two {natural key: price_hash} maps."""
-    return PriceChanges(
-        added=len(set(current) - set(previous)),
-        changed=sum(1 for key in set(current) & set(previous) if current[key] != previous[key]),
-        removed=len(set(previous) - set(current)),
-    )

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from modelatlas.pipelines.quality.suite import RowCheck, Suite, catalog_suite
-from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Outcome, Verdict, validate_batch
+from modelatlas.pipelines.quality.validation import Baseline, ExpectationResult, GateSettings, Verdict, validate_batch
 
-__all__ = ["Baseline", "GateSettings", "Outcome", "RowCheck", "Suite", "Verdict", "catalog_suite", "validate_batch"]
+__all__ = ["Baseline", "ExpectationResult", "GateSettings", "RowCheck", "Suite", "Verdict", "catalog_suite", "validate_batch"]

@@ -1,117 +1,56 @@
-"""The validation gate: extract a source once, validate every table's batch, load only what passed.
+"""The validation gate on plain batches: every table's rows against its suite and its declared columns.
 
-Row-level failures are quarantined and the other rows load; a batch-level failure in any table blocks the whole
-batch, so the warehouse keeps the previous data untouched.
+Row-level failures are quarantined and the other rows pass; a batch-level failure in any table blocks the whole
+batch, so the warehouse keeps the previous data untouched. Nothing here touches dlt or the warehouse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import dlt
 import pyarrow as pa
-from dlt.sources import DltResource, DltSource
 
-from modelatlas.errors import ModelAtlasError, SourceError
-from modelatlas.pipelines.loading import LoadSummary, root_cause, run_source
-from modelatlas.pipelines.quality import store
-from modelatlas.pipelines.quality.suite import Suite
-from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Rows, Verdict, validate_batch
-from modelatlas.warehouse.connection import ConnectionInfo
+from modelatlas.pipelines.loading import row_count
+from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Verdict, validate_batch
+from modelatlas.pipelines.spec import Batch, Rows, SourceSpec
 
-
-class BatchBlockedError(ModelAtlasError):
-    """A batch failed a batch-level guard: nothing of it was loaded."""
-
-
-@dataclass
-class ExtractedTable:
-    """The items one resource yielded, as rows (dicts) or as one Arrow table, with the resource's hints."""
-
-    name: str
-    resource: DltResource
-    rows: Rows
-
-    def __len__(self) -> int:
-        return self.rows.num_rows if isinstance(self.rows, pa.Table) else len(self.rows)
+# (the row's key as text, the row, the expectations it failed)
+QuarantinedRow = tuple[str | None, Mapping[str, Any], list[str]]
 
 
 @dataclass
 class GateResult:
-    """What the gate decided and loaded for one source's batch."""
+    """What the gate decided for one batch: each table's verdict, the rows that may load, the rows kept aside."""
 
     batch_id: str
     verdicts: dict[str, Verdict] = field(default_factory=dict)
-    quarantined: dict[str, int] = field(default_factory=dict)
-    loaded: dict[str, int] = field(default_factory=dict)
-    # The first quarantined rows of each table: (key, row, failed expectations), for the check's metadata.
-    samples: dict[str, list[tuple[str | None, Mapping[str, Any], list[str]]]] = field(default_factory=dict)
-    summary: LoadSummary | None = None
+    passing: dict[str, Rows] = field(default_factory=dict)
+    quarantined: dict[str, list[QuarantinedRow]] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:
-        """True when a batch-level guard failed."""
+        """True when a batch-level guard failed: nothing of the batch may load."""
         return any(verdict.blocked for verdict in self.verdicts.values())
+
+    def quarantined_counts(self) -> dict[str, int]:
+        """Rows kept aside per table."""
+        return {table: len(rows) for table, rows in self.quarantined.items()}
 
     def block_message(self, source: str) -> str:
         """One readable line: which guard blocked which table, and that nothing was loaded."""
-        reasons = [
-            f"{entity}: {reason}" for entity, v in self.verdicts.items() if v.blocked for reason in v.block_reasons
-        ]
+        reasons = [f"{table}: {reason}" for table, v in self.verdicts.items() if v.blocked for reason in v.block_reasons]
         return (
             f"{source}: batch {self.batch_id} blocked by the quality gate, nothing loaded, previous data kept "
             f"({'; '.join(reasons)})"
         )
 
 
-def _flatten(items: list[Any]) -> Rows:
-    tables = [item for item in items if isinstance(item, pa.Table | pa.RecordBatch)]
-    if tables and len(tables) == len(items):
-        converted = [pa.Table.from_batches([t]) if isinstance(t, pa.RecordBatch) else t for t in tables]
-        return pa.concat_tables(converted, promote_options="default")
-    rows: list[Mapping[str, Any]] = []
-    for item in items:
-        if isinstance(item, pa.Table | pa.RecordBatch):
-            rows.extend(item.to_pylist())
-        elif isinstance(item, list):
-            rows.extend(item)
-        else:
-            rows.append(item)
-    return rows
-
-
-def extract(source: DltSource) -> dict[str, ExtractedTable]:
-    """Run every selected resource of `source` once (the API is called once) and keep what each yielded."""
-    collected: dict[str, list[Any]] = {name: [] for name in source.selected_resources}
-    resources = dict(source.selected_resources)
-
-    def recorder(name: str) -> Any:
-        def keep(item: Any) -> Any:
-            collected[name].append(item)
-            return item
-
-        return keep
-
-    for name, resource in resources.items():
-        resource.add_map(recorder(name))
-    try:
-        for _ in source:
-            pass
-    except Exception as exc:
-        cause = root_cause(exc)
-        if isinstance(cause, SourceError):
-            raise type(cause)(str(cause)) from None
-        raise
-    return {name: ExtractedTable(name, resources[name], _flatten(items)) for name, items in collected.items()}
-
-
-def batch_id_of(tables: Mapping[str, ExtractedTable], now: datetime | None = None) -> str:
+def batch_id_of(tables: Mapping[str, Rows], now: datetime | None = None) -> str:
     """The batch's id: the `batch_id` its rows carry, else the time of validation."""
-    for table in tables.values():
-        rows = table.rows
+    for rows in tables.values():
         if isinstance(rows, pa.Table):
             if "batch_id" in rows.column_names and rows.num_rows:
                 return str(rows.column("batch_id")[0].as_py())
@@ -134,84 +73,49 @@ def _row_at(rows: Rows, position: int) -> Mapping[str, Any]:
     return rows[position]
 
 
-def quarantine_rows(
-    table: ExtractedTable, verdict: Verdict, everything_with: list[str] | None = None
-) -> list[tuple[str | None, Mapping[str, Any], list[str]]]:
-    """(key, payload, failed expectations) of every row that failed a row-level expectation.
+def quarantine_rows(rows: Rows, verdict: Verdict, everything_with: list[str] | None = None) -> list[QuarantinedRow]:
+    """(key, row, failed expectations) of every row that failed a row-level expectation.
 
     With `everything_with` (the reasons a batch was blocked), every row of the table, those reasons first.
     """
     failures = verdict.row_failures()
     if everything_with is not None:
-        failures = {position: [*everything_with, *failures.get(position, [])] for position in range(len(table))}
+        failures = {position: [*everything_with, *failures.get(position, [])] for position in range(row_count(rows))}
     entries = []
     for position, failed in sorted(failures.items()):
-        row = _row_at(table.rows, position)
+        row = _row_at(rows, position)
         key = "/".join(str(row.get(name)) for name in verdict.suite.key) if verdict.suite.key else None
         entries.append((key, row, failed))
     return entries
 
 
-def gated_resource(table: ExtractedTable, rows: Rows) -> DltResource:
-    """A resource yielding `rows` with the original resource's table name, columns and write disposition."""
-    schema = table.resource.compute_table_schema()
-    resource = dlt.resource(_items(rows), name=table.name)
-    resource.apply_hints(
-        table_name=schema["name"],
-        columns=schema["columns"],
-        write_disposition=table.resource.write_disposition,
-        file_format=schema.get("file_format"),
-    )
-    return resource
-
-
-def _items(rows: Rows) -> Iterator[Any]:
-    if isinstance(rows, pa.Table):
-        if rows.num_rows:
-            yield rows
-    elif rows:
-        yield list(rows)
-
-
-def gated_load(
-    pipeline: dlt.Pipeline,
-    source: DltSource,
-    suites: Mapping[str, Suite],
-    *,
-    info: ConnectionInfo,
-    settings: GateSettings | None = None,
-    run_id: str | None = None,
+def gate_batch(
+    spec: SourceSpec,
+    batch: Batch,
+    baselines: Mapping[str, Baseline],
+    settings: GateSettings,
+    now: datetime | None = None,
 ) -> GateResult:
-    """Extract `source` once, validate each table with its suite, record the results, and load what passed.
+    """Validate each table of `batch` that has a suite; the result holds the rows that may load (none if blocked).
 
-    Tables without a suite load unvalidated. A blocked batch loads nothing; the result says why.
+    Tables without a suite pass unvalidated. A blocked batch is kept aside whole, each row with the reasons, so
+    nothing extracted is lost.
     """
-    settings = settings or GateSettings()
-    tables = extract(source)
-    batch = batch_id_of(tables)
-    result = GateResult(batch_id=batch)
-    quarantined: dict[str, list[tuple[str | None, Mapping[str, Any], list[str]]]] = {}
-    for name, table in tables.items():
-        suite = suites.get(name)
-        if suite is None:
-            continue
-        base = store.baseline(info, pipeline.dataset_name, suite) if suite.guard_shrink or suite.jump_columns else None
-        result.verdicts[name] = validate_batch(suite, table.rows, base or Baseline(), settings)
-    reasons = [f"batch blocked: {entity}: {r}" for entity, v in result.verdicts.items() for r in v.block_reasons]
-    for name, verdict in result.verdicts.items():
-        # A blocked batch is kept aside whole, each row with the reason, so nothing extracted is lost.
-        quarantined[name] = quarantine_rows(tables[name], verdict, everything_with=reasons if reasons else None)
-        result.quarantined[name] = len(quarantined[name])
-        result.samples[name] = quarantined[name][: settings.sample_rows]
-    store.record(info, list(result.verdicts.values()), quarantined, batch_id=batch, run_id=run_id)
+    result = GateResult(batch_id=batch_id_of(batch.tables, now))
+    for table in spec.tables:
+        rows = batch.tables.get(table.name, [])
+        if table.suite is not None:
+            result.verdicts[table.name] = validate_batch(
+                table.suite, rows, baselines.get(table.name), settings, now, declared=tuple(table.columns)
+            )
+    reasons = [f"batch blocked: {table}: {r}" for table, v in result.verdicts.items() for r in v.block_reasons]
+    for table, verdict in result.verdicts.items():
+        rows = batch.tables.get(table, [])
+        result.quarantined[table] = quarantine_rows(rows, verdict, everything_with=reasons or None)
     if result.blocked:
         return result
-    resources = []
-    for name, table in tables.items():
-        verdict_of = result.verdicts.get(name)
-        rows = passing_rows(table.rows, verdict_of.passing_mask()) if verdict_of else table.rows
-        result.loaded[name] = rows.num_rows if isinstance(rows, pa.Table) else len(rows)
-        resources.append(gated_resource(table, rows))
-    gated = dlt.source(name=source.name, max_table_nesting=source.max_table_nesting)(lambda: resources)()
-    result.summary = run_source(pipeline, gated)
+    for table in spec.tables:
+        rows = batch.tables.get(table.name, [])
+        verdict = result.verdicts.get(table.name)
+        result.passing[table.name] = passing_rows(rows, verdict.passing_mask()) if verdict is not None else rows
     return result

@@ -49,8 +49,6 @@ class Suite:
     # column -> known values; for a column holding lists, every element must be known.
     known_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     row_checks: tuple[RowCheck, ...] = ()
-    # The columns the dbt staging model reads: a batch without one of them is blocked.
-    staging_columns: tuple[str, ...] = ()
     # Block a batch that lists far fewer rows than the warehouse's latest batch (or none at all).
     guard_shrink: bool = False
     # Price columns compared with the warehouse's current prices for the same key (10x moves).
@@ -66,10 +64,10 @@ class Suite:
         names = {*self.key, *self.not_null, *self.prices, *self.ranges, *self.not_in_future, *self.known_values}
         names |= {column for pair in self.cache_not_above_input for column in pair}
         names |= {column for check in self.row_checks for column in check.columns}
-        return names | set(self.staging_columns) | set(self.jump_columns)
+        return names | set(self.jump_columns)
 
 
-def catalog_suite(source: str, *, staging_columns: tuple[str, ...], **rules: Any) -> Suite:
+def catalog_suite(source: str, **rules: Any) -> Suite:
     """The suite of a provider's `models` table: ids present and unique, fetch time not in the future, no shrink."""
     not_null = ("id", "batch_id", "_fetched_at", *rules.pop("not_null", ()))
     not_in_future = ("_fetched_at", *rules.pop("not_in_future", ()))
@@ -79,7 +77,6 @@ def catalog_suite(source: str, *, staging_columns: tuple[str, ...], **rules: Any
         key=("id",),
         not_null=not_null,
         not_in_future=not_in_future,
-        staging_columns=staging_columns,
         guard_shrink=True,
         **rules,
     )

@@ -18,8 +18,8 @@ import pyarrow as pa
 from modelatlas.errors import ConfigurationError
 from modelatlas.pipelines.quality.suite import Suite
 
-# Great Expectations reads this when it is imported: no usage statistics leave the machine.
-os.environ["GX_ANALYTICS_ENABLED"] = "False"
+# Great Expectations reads this when it is first imported: no usage statistics leave the machine.
+GX_ENVIRONMENT = {"GX_ANALYTICS_ENABLED": "False"}
 
 # Clocks differ: a timestamp this far ahead of ours is still "now" (Mistral stamps cards with its request time).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -48,7 +48,7 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ExpectationResult:
     """The result of one expectation on one batch."""
 
     expectation: str
@@ -69,30 +69,30 @@ class Verdict:
 
     suite: Suite
     row_count: int
-    outcomes: tuple[Outcome, ...]
+    results: tuple[ExpectationResult, ...]
 
     @property
     def blocked(self) -> bool:
         """True when a batch-level expectation failed: nothing of the batch may load."""
-        return any(not outcome.success for outcome in self.outcomes if outcome.level == "batch")
+        return any(not result.success for result in self.results if result.level == "batch")
 
     @property
     def block_reasons(self) -> list[str]:
         """The failed batch-level expectations, readable."""
-        return [o.description for o in self.outcomes if o.level == "batch" and not o.success]
+        return [r.description for r in self.results if r.level == "batch" and not r.success]
 
     @property
-    def failed(self) -> list[Outcome]:
+    def failed(self) -> list[ExpectationResult]:
         """Every expectation that failed."""
-        return [outcome for outcome in self.outcomes if not outcome.success]
+        return [result for result in self.results if not result.success]
 
     def row_failures(self) -> dict[int, list[str]]:
         """Row position -> the descriptions of the row-level expectations it failed."""
         failures: dict[int, list[str]] = {}
-        for outcome in self.outcomes:
-            if outcome.level == "row" and not outcome.success:
-                for position in outcome.failing_rows:
-                    failures.setdefault(position, []).append(outcome.description)
+        for result in self.results:
+            if result.level == "row" and not result.success:
+                for position in result.failing_rows:
+                    failures.setdefault(position, []).append(result.description)
         return failures
 
     def passing_mask(self) -> list[bool]:
@@ -200,8 +200,6 @@ def expectation_plan(
 
     plan = _Plan()
     present = set(frame.columns)
-    for name in suite.staging_columns:
-        plan.add(gxe.ExpectColumnToExist(column=name), f"the batch has the column {name} (read by staging)", "batch")
     if suite.guard_shrink:
         floor = max(1, math.ceil(baseline.row_count * (1 - settings.max_shrink)))
         plan.add(
@@ -268,6 +266,7 @@ def preload_engine() -> threading.Thread:
     The import costs seconds (it loads scipy and altair); a cycle started this way pays it while it waits on the
     providers and the warehouse instead of in its first gated step. Importing it later simply waits for this one.
     """
+    os.environ.update(GX_ENVIRONMENT)
     thread = threading.Thread(
         target=importlib.import_module, args=("great_expectations",), name="preload-great-expectations", daemon=True
     )
@@ -275,7 +274,7 @@ def preload_engine() -> threading.Thread:
     return thread
 
 
-def run_expectations(frame: pd.DataFrame, expectations: Sequence[Any], name: str) -> list[Outcome]:
+def run_expectations(frame: pd.DataFrame, expectations: Sequence[Any], name: str) -> list[ExpectationResult]:
     """Validate `frame` with GX (an ephemeral context: no files, no telemetry) and translate every result."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -291,10 +290,10 @@ def run_expectations(frame: pd.DataFrame, expectations: Sequence[Any], name: str
     suite = gx.ExpectationSuite(name=name, expectations=list(expectations))
     result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     positions = {label: position for position, label in enumerate(frame.index)}
-    return [_outcome(item, positions) for item in result.results]
+    return [_result(item, positions) for item in result.results]
 
 
-def _outcome(item: Any, positions: Mapping[Any, int]) -> Outcome:
+def _result(item: Any, positions: Mapping[Any, int]) -> ExpectationResult:
     config = item.expectation_config
     meta = config.meta or {}
     result = item.result or {}
@@ -304,7 +303,7 @@ def _outcome(item: Any, positions: Mapping[Any, int]) -> Outcome:
         observed = [_plain(value) for value in result["partial_unexpected_list"][:20]]
     if raised:
         observed = str(item.exception_info.get("exception_message"))[:500]
-    return Outcome(
+    return ExpectationResult(
         expectation=config.type,
         column=config.kwargs.get("column") or config.kwargs.get("column_A"),
         description=str(meta.get("description", config.type)),
@@ -333,7 +332,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def price_jump_outcome(suite: Suite, frame: pd.DataFrame, baseline: Baseline, settings: GateSettings) -> Outcome:
+def price_jump_result(suite: Suite, frame: pd.DataFrame, baseline: Baseline, settings: GateSettings) -> ExpectationResult:
     """The batch-level price guard: the share of prices that moved `jump_factor`x or more against the warehouse."""
     keys = key_texts(frame, suite.key)
     compared = moved = 0
@@ -354,7 +353,7 @@ def price_jump_outcome(suite: Suite, frame: pd.DataFrame, baseline: Baseline, se
                 if len(examples) < settings.sample_rows:
                     examples.append(f"{key.replace(chr(31), '/')} {column}: {old:g} -> {new:g}")
     share = moved / compared if compared else 0.0
-    return Outcome(
+    return ExpectationResult(
         expectation="expect_price_jump_share_to_be_at_most",
         column=None,
         description=(
@@ -370,19 +369,34 @@ def price_jump_outcome(suite: Suite, frame: pd.DataFrame, baseline: Baseline, se
     )
 
 
+def column_results(declared: Sequence[str], present: set[str]) -> list[ExpectationResult]:
+    """One batch-level result per declared column: a batch without one is blocked (staging reads them)."""
+    return [
+        ExpectationResult(
+            expectation="expect_column_to_exist",
+            column=name,
+            description=f"the batch has the column {name} (declared by its table)",
+            level="batch",
+            success=name in present,
+        )
+        for name in declared
+    ]
+
+
 def validate_batch(
     suite: Suite,
     rows: Rows,
     baseline: Baseline | None = None,
     settings: GateSettings | None = None,
     now: datetime | None = None,
+    declared: Sequence[str] = (),
 ) -> Verdict:
-    """Validate one batch (dicts or an Arrow table) against `suite`; the benchmark times this on N rows."""
+    """Validate one batch (dicts or an Arrow table) against `suite` and the table's `declared` columns."""
     baseline = baseline or Baseline()
     settings = settings or GateSettings()
     frame = validation_frame(suite, rows)
     expectations = expectation_plan(suite, frame, baseline, settings, now or datetime.now(UTC))
-    outcomes = run_expectations(frame, expectations, suite.name)
+    results = column_results(declared, batch_columns(rows)) + run_expectations(frame, expectations, suite.name)
     if suite.jump_columns:
-        outcomes.append(price_jump_outcome(suite, frame, baseline, settings))
-    return Verdict(suite=suite, row_count=len(frame), outcomes=tuple(outcomes))
+        results.append(price_jump_result(suite, frame, baseline, settings))
+    return Verdict(suite=suite, row_count=len(frame), results=tuple(results))

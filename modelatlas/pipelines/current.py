@@ -1,0 +1,108 @@
+"""What a raw table holds now: its current rows (open scd2 versions, else the latest batch), read before a load.
+
+The gate compares a batch with them (shrink and price-jump guards) and the load reports what changed against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+from modelatlas.pipelines.quality.validation import Baseline
+from modelatlas.pipelines.spec import TableSpec
+from modelatlas.warehouse.connection import ConnectionInfo
+from modelatlas.warehouse.service import connect
+
+
+@dataclass(frozen=True)
+class CurrentRows:
+    """A raw table's current rows, as far as the gate and the change report read them."""
+
+    row_count: int = 0
+    # key (as text) -> {price column: price}, for the price-jump guard
+    prices: Mapping[tuple[str, ...], Mapping[str, float]] = field(default_factory=dict)
+    # tracked key -> content, for the change report
+    contents: Mapping[tuple[Any, ...], str] = field(default_factory=dict)
+
+    def baseline(self) -> Baseline:
+        """What the gate compares a batch with."""
+        return Baseline(row_count=self.row_count, prices=self.prices)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a batch differs from the current rows, by tracked key."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+def changes(previous: Mapping[tuple[Any, ...], str], current: Mapping[tuple[Any, ...], str]) -> Changes:
+    """Keys added, removed and changed (other content) between two {key: content} maps, as sorted texts."""
+
+    def text(key: tuple[Any, ...]) -> str:
+        return "/".join("" if part is None else str(part) for part in key)
+
+    return Changes(
+        added=sorted(text(key) for key in set(current) - set(previous)),
+        removed=sorted(text(key) for key in set(previous) - set(current)),
+        changed=sorted(text(key) for key in set(current) & set(previous) if current[key] != previous[key]),
+    )
+
+
+def _needs_reading(table: TableSpec) -> bool:
+    suite = table.suite
+    return table.tracked_by is not None or (suite is not None and (suite.guard_shrink or bool(suite.jump_columns)))
+
+
+def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> CurrentRows:
+    """The current rows of `dataset.table` (empty before its first load, or when nothing reads them)."""
+    if not _needs_reading(table):
+        return CurrentRows()
+    with connect(info) as conn:
+        conn.read_only = True
+        columns = {
+            row[0]
+            for row in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+                [dataset, table.name],
+            )
+        }
+        if not columns:
+            return CurrentRows()
+        relation = sql.Identifier(dataset, table.name)
+        if "_dlt_valid_to" in columns:
+            # An scd2 table: its current rows are the open versions, whatever load wrote them.
+            where = sql.SQL("_dlt_valid_to is null")
+        elif "batch_id" in columns:
+            where = sql.SQL("batch_id = (select max(batch_id) from {})").format(relation)
+        else:
+            where = sql.SQL("true")
+        suite = table.suite
+        key = list(suite.key) if suite is not None else []
+        jump = [c for c in (suite.jump_columns if suite is not None else ()) if c in columns]
+        if not all(k in columns for k in key):
+            key, jump = [], []
+        tracked_key, content = table.tracked_by or ((), "")
+        tracked = list(tracked_key) + [content] if content in columns else []
+        selected = list(dict.fromkeys([*key, *jump, *tracked])) or ["batch_id" if "batch_id" in columns else "_dlt_id"]
+        query = sql.SQL("select {} from {} where {}").format(
+            sql.SQL(", ").join(sql.Identifier(name) for name in selected), relation, where
+        )
+        count = 0
+        prices: dict[tuple[str, ...], dict[str, float]] = {}
+        contents: dict[tuple[Any, ...], str] = {}
+        for record in conn.execute(query):
+            count += 1
+            row = dict(zip(selected, record, strict=True))
+            if jump:
+                values = {c: float(row[c]) for c in jump if row[c] is not None}
+                if values:
+                    prices[tuple(str(row[k]) for k in key)] = values
+            if tracked:
+                contents[tuple(row[k] for k in tracked_key)] = str(row[content])
+    return CurrentRows(row_count=count, prices=prices, contents=contents)

@@ -1,0 +1,222 @@
+"""The source engine: fetch one source, gate its batch, load what passed, and say what changed. No Dagster here.
+
+Every source runs through `load_source`: its spec's fetch gives a plain batch (rows per table), the quality gate
+validates it against the current rows of each table, the verdicts go to `dq`, and one dlt load writes the rows that
+passed with the tables' declared hints. Each table's data version is the hash of its loaded content, so a fetch that
+saw the same data gives the same version and nothing downstream rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.json import json as fast_json
+
+from modelatlas.pipelines.catalog import catalog_batch
+from modelatlas.pipelines.current import Changes, CurrentRows, changes, current_rows
+from modelatlas.pipelines.http import RetryPolicy
+from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, row_count
+from modelatlas.pipelines.quality import store
+from modelatlas.pipelines.quality.gate import GateResult, gate_batch
+from modelatlas.pipelines.quality.validation import GateSettings
+from modelatlas.pipelines.spec import Batch, FetchStats, Request, Rows, SourceSpec, TableSpec
+from modelatlas.settings import SourceConfig
+from modelatlas.warehouse.connection import ConnectionInfo
+from modelatlas.warehouse.service import connect
+
+PREVIEW_ROWS = 5
+LISTED_KEYS = 20
+
+
+def request_for(
+    spec: SourceSpec,
+    config: SourceConfig,
+    *,
+    fetched_at: datetime | None = None,
+    policy: RetryPolicy | None = None,
+    page_size: int | None = None,
+) -> Request:
+    """The request of one fetch of `spec` as `config` sets it."""
+    return Request(
+        spec=spec,
+        fetched_at=fetched_at or datetime.now(UTC),
+        api_key=config.api_key,
+        base_url=config.base_url,
+        region=config.region,
+        options=config.options,
+        policy=policy,
+        page_size=page_size,
+    )
+
+
+def fetch(request: Request) -> Batch:
+    """The batch of one fetch: the spec's own fetch, or the catalog fetch for a plain catalog."""
+    extract = request.spec.extract or catalog_batch
+    return extract(request)
+
+
+def _column_values(rows: Rows, columns: tuple[str, ...]) -> list[list[Any]]:
+    if isinstance(rows, pa.Table):
+        present = [c for c in columns if c in rows.column_names]
+        table = rows.select(present)
+        return [[row[c] for c in present] for row in table.to_pylist()]
+    return [[row.get(c) for c in columns] for row in rows]
+
+
+def data_version(table: TableSpec, rows: Rows) -> str:
+    """The version of a table's loaded content: a hash of its version columns over every row, in any row order."""
+    if isinstance(rows, pa.Table) and rows.num_rows:
+        present = [c for c in table.version_columns if c in rows.column_names]
+        selected = rows.select(present)
+        order = pc.sort_indices(selected, sort_keys=[(c, "ascending") for c in present])
+        digest = hashlib.sha256()
+        for batch in selected.take(order).combine_chunks().to_batches():
+            for column in batch.columns:
+                digest.update(fast_json.dumpb(column.to_pylist()))
+        return digest.hexdigest()[:32]
+    encoded = sorted(fast_json.dumpb(values) for values in _column_values(rows, table.version_columns))
+    return hashlib.sha256(b"\n".join(encoded)).hexdigest()[:32]
+
+
+def tracked_contents(table: TableSpec, rows: Rows) -> dict[tuple[Any, ...], str]:
+    """{tracked key: content} of a table's rows, to compare with the current rows."""
+    if table.tracked_by is None:
+        return {}
+    key, content = table.tracked_by
+    return {tuple(values[:-1]): str(values[-1]) for values in _column_values(rows, (*key, content))}
+
+
+def preview_markdown(table: TableSpec, rows: Rows) -> str:
+    """A markdown table of the first rows' preview columns, for the asset page."""
+    columns = table.preview
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    sample = rows.slice(0, PREVIEW_ROWS) if isinstance(rows, pa.Table) else list(rows)[:PREVIEW_ROWS]
+    for values in _column_values(sample, columns):
+        lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in values) + " |")
+    return "\n".join(lines)
+
+
+@dataclass
+class SourceLoad:
+    """What one load of a source did: its batch, the gate's decision, the load, versions and changes."""
+
+    spec: SourceSpec
+    batch: Batch
+    gate: GateResult
+    stats: FetchStats
+    summary: LoadSummary | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    changes: dict[str, Changes] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def blocked(self) -> bool:
+        """True when the gate blocked the batch: nothing was loaded."""
+        return self.gate.blocked
+
+    def loaded_rows(self, table: str) -> int:
+        """Rows of `table` this load wrote."""
+        return row_count(self.gate.passing.get(table))
+
+    def report(self) -> str:
+        """The source's line in the run summary: rows and changes per tracked table, origin, quarantine, notes."""
+        if self.blocked:
+            return self.gate.block_message(self.spec.name)
+        parts = []
+        for table in self.spec.tables:
+            change = self.changes.get(table.name)
+            if change is not None:
+                parts.append(
+                    f"{self.loaded_rows(table.name):,} {table.name} ({len(change.added)} added, "
+                    f"{len(change.removed)} removed, {len(change.changed)} changed)"
+                )
+        if not parts:
+            parts = [f"{self.loaded_rows(table.name):,} {table.name}" for table in self.spec.tables]
+        line = f"{self.spec.name}: {', '.join(parts)} from {self.batch.origin}"
+        if quarantined := sum(self.gate.quarantined_counts().values()):
+            line += f"; {quarantined} rows quarantined (see dq.quarantine)"
+        return line + "".join(f"; {note}" for note in self.batch.notes)
+
+    def table_metadata(self, table: TableSpec) -> dict[str, Any]:
+        """The figures of one table for its asset page."""
+        metadata: dict[str, Any] = {
+            "rows_loaded": self.loaded_rows(table.name),
+            "rows_quarantined": self.gate.quarantined_counts().get(table.name, 0),
+            "pages_fetched": self.stats.pages,
+            "requests": self.stats.requests,
+            "elapsed_s": round(self.elapsed_s, 2),
+            "origin": self.batch.origin,
+            **self.batch.metadata,
+        }
+        change = self.changes.get(table.name)
+        if change is not None:
+            metadata |= {
+                "rows_added": len(change.added),
+                "rows_removed": len(change.removed),
+                "rows_changed": len(change.changed),
+                "added": listed(change.added),
+                "removed": listed(change.removed),
+                "changed": listed(change.changed),
+            }
+        return metadata
+
+
+def listed(keys: list[str]) -> str:
+    """The first keys of a list, and how many more."""
+    shown = ", ".join(keys[:LISTED_KEYS])
+    return shown + (f" and {len(keys) - LISTED_KEYS} more" if len(keys) > LISTED_KEYS else "")
+
+
+def missing_tables(info: ConnectionInfo, spec: SourceSpec) -> list[str]:
+    """The declared tables of `spec` that do not exist in the warehouse yet."""
+    with connect(info) as conn:
+        conn.read_only = True
+        existing = {
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables where table_schema = %s", [spec.dataset]
+            )
+        }
+    return [table.name for table in spec.tables if table.name not in existing]
+
+
+def ensure_tables(pipeline: dlt.Pipeline, info: ConnectionInfo, spec: SourceSpec) -> bool:
+    """Create the source's tables, empty, unless they all exist; True when it created them."""
+    if not missing_tables(info, spec):
+        return False
+    create_tables(pipeline, spec)
+    return True
+
+
+def load_source(
+    request: Request,
+    pipeline: dlt.Pipeline,
+    info: ConnectionInfo,
+    settings: GateSettings | None = None,
+    run_id: str | None = None,
+) -> SourceLoad:
+    """Fetch `request.spec`, gate the batch, record the verdicts, load what passed; SourceError when unreadable."""
+    spec = request.spec
+    started = time.monotonic()
+    batch = fetch(request)
+    current: dict[str, CurrentRows] = {table.name: current_rows(info, spec.dataset, table) for table in spec.tables}
+    gate = gate_batch(spec, batch, {name: rows.baseline() for name, rows in current.items()}, settings or GateSettings())
+    store.record(info, list(gate.verdicts.values()), gate.quarantined, batch_id=gate.batch_id, run_id=run_id)
+    result = SourceLoad(spec=spec, batch=batch, gate=gate, stats=request.stats)
+    if not gate.blocked:
+        result.summary = load_batch(pipeline, spec, gate.passing, batch.observed_at)
+        for table in spec.tables:
+            rows = gate.passing.get(table.name, [])
+            result.versions[table.name] = data_version(table, rows)
+            if table.tracked_by is not None:
+                result.changes[table.name] = changes(current[table.name].contents, tracked_contents(table, rows))
+    result.elapsed_s = time.monotonic() - started
+    return result
