@@ -22,7 +22,9 @@ def dagster_home(modelatlas_home: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else modelatlas_home / "dagster"
 
 
-def instance_config(storage: ConnectionInfo, max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS) -> dict[str, object]:
+def instance_config(
+    storage: ConnectionInfo, max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS
+) -> dict[str, object]:
     """dagster.yaml contents: Postgres storage whose password is read from the environment, the run queue's limits,
     the concurrency pools, no telemetry.
 

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
                 continue
             summary.checks_passed += 1
             quarantined = evaluation.metadata.get("rows_quarantined")
-            if quarantined is not None and getattr(quarantined, "value", quarantined):
+            if quarantined is not None and quarantined.value:
                 summary.checks_quarantined.append(name)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
             summary.failed_steps.append(event.step_key)
@@ -283,7 +283,9 @@ def format_summary(summary: RunSummary) -> str:
         + (f", {len(summary.checks_quarantined)} with rows quarantined" if summary.checks_quarantined else ""),
     ]
     lines += [f"    failed check {name}" for name in summary.checks_failed]
-    lines += [f"    check {name} passed with rows quarantined (see dq.quarantine)" for name in summary.checks_quarantined]
+    lines += [
+        f"    check {name} passed with rows quarantined (see dq.quarantine)" for name in summary.checks_quarantined
+    ]
     lines += [f"  {report}" for report in summary.reports]
     lines += [f"  failed step {step}: {summary.failures.get(step, '')}" for step in summary.failed_steps]
     lines.append("  rows:")

@@ -163,7 +163,12 @@ def source_cron(spec: SourceSpec, env: Mapping[str, str] | None = None) -> str:
     return env.get(spec.variable("CRON"), "").strip() or spec.cadence
 
 
-DBT_CONNECTION_VARIABLES = ("MODELATLAS_DBT_HOST", "MODELATLAS_DBT_PORT", "MODELATLAS_DBT_USER", "MODELATLAS_DBT_DATABASE")
+DBT_CONNECTION_VARIABLES = (
+    "MODELATLAS_DBT_HOST",
+    "MODELATLAS_DBT_PORT",
+    "MODELATLAS_DBT_USER",
+    "MODELATLAS_DBT_DATABASE",
+)
 AUTOMATION_INTERVAL_VARIABLE = "MODELATLAS_AUTOMATION_INTERVAL"
 DEFAULT_AUTOMATION_INTERVAL_S = 30
 
@@ -177,4 +182,11 @@ def dbt_connection_settings(env: Mapping[str, str] | None = None) -> dict[str, s
 def automation_interval_s(env: Mapping[str, str] | None = None) -> int:
     """How often the daemon evaluates which dbt models are due (`MODELATLAS_AUTOMATION_INTERVAL`, seconds)."""
     env = os.environ if env is None else env
-    return max(1, round(parse_seconds(env.get(AUTOMATION_INTERVAL_VARIABLE), DEFAULT_AUTOMATION_INTERVAL_S, AUTOMATION_INTERVAL_VARIABLE)))
+    return max(
+        1,
+        round(
+            parse_seconds(
+                env.get(AUTOMATION_INTERVAL_VARIABLE), DEFAULT_AUTOMATION_INTERVAL_S, AUTOMATION_INTERVAL_VARIABLE
+            )
+        ),
+    )

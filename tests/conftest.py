@@ -9,27 +9,27 @@ from pathlib import Path
 
 import pytest
 
-from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.pipelines.loading import dlt_environment
+from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT
+from modelatlas.pipelines.registry import sources
 from modelatlas.settings import warehouse_settings
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 
-# Settings a developer may have exported that would point tests at their real warehouse or providers.
-_ISOLATED_VARIABLES = (
+# Settings a developer may have exported that would point tests at their real warehouse or sources.
+_WAREHOUSE_VARIABLES = (
     "MODELATLAS_WAREHOUSE_URL",
     "MODELATLAS_WAREHOUSE_PASSWORD",
     "MODELATLAS_DAGSTER_DATABASE",
     "MODELATLAS_LOG_FORMAT",
     "MODELATLAS_WAREHOUSE_DATABASE",
     "DAGSTER_HOME",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "MISTRAL_API_KEY",
-    "HF_TOKEN",
-    "OPENROUTER_API_KEY",
-    "MODELATLAS_LITELLM_URL",
 )
+
+
+def isolated_variables() -> list[str]:
+    """Every variable the tests clear: the warehouse's and every variable of every source."""
+    return [*_WAREHOUSE_VARIABLES, *(name for spec in sources() for name in spec.variables())]
 
 
 def free_port() -> int:
@@ -43,19 +43,20 @@ def free_port() -> int:
 def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """MODELATLAS_HOME for the whole session: a fresh folder, a free port, no published-registry fetch."""
     home = tmp_path_factory.mktemp("modelatlas-home")
-    # Providers whose key is optional always run: the simulator answers for them, never the internet.
-    keyless = [spec for spec in PROVIDERS if not spec.key_required]
+    # Sources whose key is optional (or that need none) always run: the simulator answers for them, never the
+    # internet. The registry's published JSON is switched off: the packaged data is what loads.
+    keyless = [spec for spec in sources() if spec.credential is None or not spec.credential.required]
     with pytest.MonkeyPatch.context() as patch, build_simulator(keyless) as simulator:
-        for name in _ISOLATED_VARIABLES:
+        for name in isolated_variables():
             patch.delenv(name, raising=False)
+        for name, value in {**dlt_environment(), **GX_ENVIRONMENT}.items():
+            patch.setenv(name, value)
         patch.setenv("MODELATLAS_HOME", str(home))
         patch.setenv("MODELATLAS_WAREHOUSE_PORT", str(free_port()))
-        # The registry's published JSON cannot be reached from CI; the packaged data is what loads.
-        patch.setenv("MODELATLAS_GENAI_PRICES_URL", "")
         for name, value in sample_environment(simulator, keyless).items():
-            # The LiteLLM price file too: no test reads the real one.
-            if name.endswith("_BASE_URL") or name == "MODELATLAS_LITELLM_URL":
+            if not name.endswith("_REGION"):
                 patch.setenv(name, value)
+        patch.setenv("MODELATLAS_GENAI_PRICES_URL", "")
         yield home
 
 

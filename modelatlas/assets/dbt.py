@@ -114,7 +114,7 @@ def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> 
     return removed
 
 
-def build_condition() -> dg.AutomationCondition:
+def build_condition() -> dg.AutomationCondition[Any]:
     """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
 
     An input rebuilt by the same run that built this model is no change to it; nothing builds while it or one of
@@ -124,9 +124,10 @@ def build_condition() -> dg.AutomationCondition:
         (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
         | dg.AutomationCondition.will_be_requested()
     ).with_label("an input's data changed")
-    due = (
+    trigger: Any = (
         dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed() | input_changed
-    ).since_last_handled()
+    )
+    due: dg.AutomationCondition[Any] = trigger.since_last_handled()
     return (due & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()).with_label(
         "never built, code changed, or an input's data changed"
     )
@@ -144,7 +145,7 @@ class ModelAtlasDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return str(fqn[1]) if len(fqn) > 2 else "dbt"
 
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition[Any] | None:
         return build_condition()
 
 

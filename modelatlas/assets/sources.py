@@ -5,6 +5,7 @@ What differs between sources is data in their specs; this file knows none of the
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import dagster as dg
@@ -110,7 +111,9 @@ def source_failure(spec: SourceSpec, error: SourceError, **metadata: Any) -> dg.
     """The asset's failure when its source could not be read: `unreachable` (which `modelatlas run` tolerates
     unless --strict) or `failed`, with the source's redacted error as its report."""
     kind = "unreachable" if isinstance(error, SourceUnreachableError) else "failed"
-    return dg.Failure(description=str(error), metadata={REPORT_METADATA_KEY: f"{spec.name}: {kind}: {error}", **metadata})
+    return dg.Failure(
+        description=str(error), metadata={REPORT_METADATA_KEY: f"{spec.name}: {kind}: {error}", **metadata}
+    )
 
 
 def blocked_failure(spec: SourceSpec, gate: GateResult) -> dg.Failure:
@@ -126,9 +129,7 @@ def blocked_failure(spec: SourceSpec, gate: GateResult) -> dg.Failure:
     )
 
 
-def materializations(
-    loaded: SourceLoad, selected: dg.AssetKey | set[dg.AssetKey] | Any
-) -> Iterator[dg.MaterializeResult]:
+def materializations(loaded: SourceLoad, selected: AbstractSet[dg.AssetKey]) -> Iterator[dg.MaterializeResult[Any]]:
     """One materialization per selected table, versioned by its loaded content."""
     report = loaded.report()
     for table in loaded.spec.tables:
@@ -189,7 +190,9 @@ def source_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None)
         try:
             loaded = load_source(request, pipeline, info, quality.settings(), run_id=context.run.run_id)
         except SourceError as exc:
-            raise source_failure(spec, exc, pages_fetched=request.stats.pages, requests=request.stats.requests) from None
+            raise source_failure(
+                spec, exc, pages_fetched=request.stats.pages, requests=request.stats.requests
+            ) from None
         selected = context.selected_asset_keys
         counts = {table.name: loaded.loaded_rows(table.name) for table in spec.tables}
         for check in gate_check_results(spec, loaded.gate, quality.settings().sample_rows, counts):

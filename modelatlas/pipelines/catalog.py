@@ -37,9 +37,7 @@ def content_hash(payload: Mapping[str, Any], volatile: Iterable[str] = ()) -> st
     return hashlib.sha256(fast_json.dumpb(stable, sort_keys=True)).hexdigest()[:16]
 
 
-def catalog_row(
-    item: Any, catalog: Catalog, *, batch: str, fetched_at: datetime, region: str
-) -> dict[str, Any]:
+def catalog_row(item: Any, catalog: Catalog, *, batch: str, fetched_at: datetime, region: str) -> dict[str, Any]:
     """One raw catalog row: the provider's id, the typed columns, the full payload and the fetch context.
 
     An item that is no JSON object, or has no id, still becomes a row (id null, the item as payload), so that the
@@ -74,9 +72,7 @@ def fetch_catalog_items(request: Request, catalog: Catalog) -> list[Any]:
     """Every item the catalog lists, each id once."""
     with request.client() as client:
         return list(
-            fetch_items(
-                client, catalog.endpoint, request.stats, identify_or_none(catalog), page_size=request.page_size
-            )
+            fetch_items(client, catalog.endpoint, request.stats, identify_or_none(catalog), page_size=request.page_size)
         )
 
 

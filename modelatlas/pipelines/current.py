@@ -77,7 +77,7 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
         relation = sql.Identifier(dataset, table.name)
         if "_dlt_valid_to" in columns:
             # An scd2 table: its current rows are the open versions, whatever load wrote them.
-            where = sql.SQL("_dlt_valid_to is null")
+            where: sql.Composable = sql.SQL("_dlt_valid_to is null")
         elif "batch_id" in columns:
             where = sql.SQL("batch_id = (select max(batch_id) from {})").format(relation)
         else:
@@ -88,7 +88,7 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
         if not all(k in columns for k in key):
             key, jump = [], []
         tracked_key, content = table.tracked_by or ((), "")
-        tracked = list(tracked_key) + [content] if content in columns else []
+        tracked = [*list(tracked_key), content] if content in columns else []
         selected = list(dict.fromkeys([*key, *jump, *tracked])) or ["batch_id" if "batch_id" in columns else "_dlt_id"]
         query = sql.SQL("select {} from {} where {}").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in selected), relation, where

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -20,15 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.json import json as fast_json
 
+from modelatlas.errors import ConfigurationError
 from modelatlas.pipelines.catalog import catalog_batch
-from modelatlas.pipelines.current import Changes, CurrentRows, changes, current_rows
+from modelatlas.pipelines.current import Changes, changes, current_rows
 from modelatlas.pipelines.http import RetryPolicy
-from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, row_count
+from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, make_pipeline, row_count
 from modelatlas.pipelines.quality import store
 from modelatlas.pipelines.quality.gate import GateResult, gate_batch
 from modelatlas.pipelines.quality.validation import GateSettings
 from modelatlas.pipelines.spec import Batch, FetchStats, Request, Rows, SourceSpec, TableSpec
-from modelatlas.settings import SourceConfig
+from modelatlas.settings import SourceConfig, source_config
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.service import connect
 
@@ -175,22 +177,22 @@ def listed(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - LISTED_KEYS} more" if len(keys) > LISTED_KEYS else "")
 
 
-def missing_tables(info: ConnectionInfo, spec: SourceSpec) -> list[str]:
-    """The declared tables of `spec` that do not exist in the warehouse yet."""
+def missing_tables(info: ConnectionInfo, spec: SourceSpec, dataset: str) -> list[str]:
+    """The declared tables of `spec` that do not exist in `dataset` yet."""
     with connect(info) as conn:
         conn.read_only = True
         existing = {
             row[0]
             for row in conn.execute(
-                "select table_name from information_schema.tables where table_schema = %s", [spec.dataset]
+                "select table_name from information_schema.tables where table_schema = %s", [dataset]
             )
         }
     return [table.name for table in spec.tables if table.name not in existing]
 
 
 def ensure_tables(pipeline: dlt.Pipeline, info: ConnectionInfo, spec: SourceSpec) -> bool:
-    """Create the source's tables, empty, unless they all exist; True when it created them."""
-    if not missing_tables(info, spec):
+    """Create the source's tables in the pipeline's dataset, empty, unless they all exist; True when it did."""
+    if not missing_tables(info, spec, pipeline.dataset_name):
         return False
     create_tables(pipeline, spec)
     return True
@@ -207,12 +209,14 @@ def load_source(
     spec = request.spec
     started = time.monotonic()
     batch = fetch(request)
-    current: dict[str, CurrentRows] = {table.name: current_rows(info, spec.dataset, table) for table in spec.tables}
-    gate = gate_batch(spec, batch, {name: rows.baseline() for name, rows in current.items()}, settings or GateSettings())
+    current = {table.name: current_rows(info, pipeline.dataset_name, table) for table in spec.tables}
+    gate = gate_batch(
+        spec, batch, {name: rows.baseline() for name, rows in current.items()}, settings or GateSettings()
+    )
     store.record(info, list(gate.verdicts.values()), gate.quarantined, batch_id=gate.batch_id, run_id=run_id)
     result = SourceLoad(spec=spec, batch=batch, gate=gate, stats=request.stats)
     if not gate.blocked:
-        result.summary = load_batch(pipeline, spec, gate.passing, batch.observed_at)
+        result.summary = load_batch(pipeline, spec, gate.passing, request.fetched_at)
         for table in spec.tables:
             rows = gate.passing.get(table.name, [])
             result.versions[table.name] = data_version(table, rows)
@@ -220,3 +224,31 @@ def load_source(
                 result.changes[table.name] = changes(current[table.name].contents, tracked_contents(table, rows))
     result.elapsed_s = time.monotonic() - started
     return result
+
+
+def load_standalone(
+    spec: SourceSpec,
+    info: ConnectionInfo,
+    pipelines_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    dataset: str | None = None,
+    policy: RetryPolicy | None = None,
+    page_size: int | None = None,
+    fetched_at: datetime | None = None,
+    settings: GateSettings | None = None,
+) -> SourceLoad:
+    """Load one source without Dagster: its tables created when missing, then one fetch, gate and load.
+
+    `env` replaces the environment the source's settings are read from; `dataset` loads into another schema than
+    the source's own (each dataset keeps its own dlt state). A source its settings skip is a ConfigurationError.
+    """
+    config = source_config(spec, env)
+    if config.skip_reason is not None:
+        raise ConfigurationError(f"{spec.name}: {config.skip_reason}")
+    target = dataset or spec.dataset
+    name = spec.name if target == spec.dataset else f"{spec.name}__{target}"
+    pipeline = make_pipeline(name, target, info.url(), pipelines_dir)
+    ensure_tables(pipeline, info, spec)
+    request = request_for(spec, config, fetched_at=fetched_at, policy=policy, page_size=page_size)
+    return load_source(request, pipeline, info, settings)

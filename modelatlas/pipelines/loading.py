@@ -108,16 +108,21 @@ def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
     return not rows
 
 
+def _table_hints(table: TableSpec) -> dict[str, Any]:
+    hints: dict[str, Any] = {"columns": table.column_hints()}
+    if table.primary_key:
+        hints["primary_key"] = list(table.primary_key)
+    if table.file_format is not None:
+        hints["file_format"] = table.file_format
+    return hints
+
+
 def table_resource(table: TableSpec, rows: Rows | None, disposition: Any) -> DltResource:
     """One declared table as a dlt resource over `rows`."""
-    return dlt.resource(
-        _items(rows),
-        name=table.name,
-        primary_key=list(table.primary_key) or None,
-        columns=table.column_hints(),
-        write_disposition=disposition,
-        file_format=table.file_format,
+    resource: DltResource = dlt.resource(
+        _items(rows), name=table.name, write_disposition=disposition, **_table_hints(table)
     )
+    return resource
 
 
 def raw_source(name: str, resources: list[DltResource]) -> DltSource:
@@ -160,7 +165,9 @@ def load_batch(
     counts: dict[str, int] = {}
     if trace is not None and trace.last_normalize_info is not None:
         counts = {
-            table: count for table, count in trace.last_normalize_info.row_counts.items() if not table.startswith("_dlt")
+            table: count
+            for table, count in trace.last_normalize_info.row_counts.items()
+            if not table.startswith("_dlt")
         }
     return LoadSummary(
         load_id=info.loads_ids[-1] if info.loads_ids else None,
@@ -177,11 +184,10 @@ def create_tables(pipeline: dlt.Pipeline, spec: SourceSpec) -> None:
     """
     markers = [
         dlt.resource(
-            [dlt.mark.materialize_table_schema()],
+            iter([dlt.mark.materialize_table_schema()]),
             name=table.name,
-            columns=table.column_hints(),
-            primary_key=list(table.primary_key) or None,
             write_disposition="append",
+            **{name: hint for name, hint in _table_hints(table).items() if name != "file_format"},
         )
         for table in spec.tables
     ]

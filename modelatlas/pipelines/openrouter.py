@@ -107,7 +107,9 @@ def model_columns(item: Mapping[str, Any]) -> dict[str, Any]:
 
 CATALOG = Catalog(
     # Without `output_modalities`, OpenRouter lists text-output models only (no embedding or image-only models).
-    endpoint=Endpoint("models", Offset(PageSize("limit", default=500, maximum=1000)), params={"output_modalities": "all"}),
+    endpoint=Endpoint(
+        "models", Offset(PageSize("limit", default=500, maximum=1000)), params={"output_modalities": "all"}
+    ),
     identify=lambda item: as_text(item.get("id")),
     columns=model_columns,
     column_types=COLUMN_TYPES,

@@ -58,14 +58,19 @@ class PageSize:
         """`requested` (or the default) when the API accepts it: a whole number from 1 to the maximum."""
         size = self.default if requested is None else requested
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= self.maximum:
-            raise ConfigurationError(f"{source}: page size must be a whole number from 1 to {self.maximum}, got {size!r}")
+            raise ConfigurationError(
+                f"{source}: page size must be a whole number from 1 to {self.maximum}, got {size!r}"
+            )
         return size
 
 
 class Paginator(Protocol):
     """Where the first page is, and the page after a given one."""
 
-    size: PageSize | None
+    @property
+    def size(self) -> PageSize | None:
+        """How a page's size is asked for, when the API lets it be."""
+        ...
 
     def first(self, endpoint: Endpoint, size: int | None) -> PageRequest:
         """The first page's request."""

@@ -171,8 +171,6 @@ class Batch:
     notes: tuple[str, ...] = ()
     # Figures for the asset page beyond rows and changes.
     metadata: dict[str, Any] = field(default_factory=dict)
-    # The scd2 boundary of this batch (a simulated clock in tests and benchmarks); None: the load's time.
-    observed_at: datetime | None = None
 
 
 @dataclass
@@ -180,6 +178,7 @@ class Request:
     """One fetch of one source, as the environment configures it when a run starts."""
 
     spec: SourceSpec
+    # When the fetch started: the batch's id, its rows' fetch time and the boundary of its scd2 history.
     fetched_at: datetime
     api_key: str | None = None
     base_url: str | None = None
@@ -255,6 +254,17 @@ class SourceSpec:
             if table.name == name:
                 return table
         raise KeyError(f"{self.name} has no table {name!r}")
+
+    def variables(self) -> Iterator[str]:
+        """Every environment variable this source reads."""
+        if self.credential is not None:
+            yield self.credential.env
+        if self.base_url is not None:
+            yield self.variable("BASE_URL")
+            yield self.variable("REGION")
+        yield self.variable("CRON")
+        for setting in self.settings:
+            yield self.variable(setting.suffix)
 
     def secret_variables(self) -> Iterator[str]:
         """The variables whose values are secrets."""

@@ -116,8 +116,8 @@ def registry_tables(snapshot: RegistrySnapshot, stats: MappingStats | None = Non
         for name in PROVIDER_JSON_COLUMNS:
             row[name] = None if row[name] is None else json.loads(row[name])
         providers.append({**row, **batch})
-    models = []
-    prices = []
+    models: list[dict[str, Any]] = []
+    prices: list[dict[str, Any]] = []
     for provider in snapshot.providers:
         for model in provider["models"]:
             row = model_row(str(provider["id"]), model)
@@ -187,7 +187,7 @@ SPEC = SourceSpec(
         ),
         TableSpec(
             name="prices",
-            description="Every price component of every model, with its unit, tiers and dated or time-of-day conditions.",
+            description="Every price component of every model: unit, tiers, dated or time-of-day conditions.",
             columns=PRICE_COLUMNS,
             version_columns=_content(PRICE_COLUMNS),
             primary_key=("provider_id", "model_id", "component", "condition"),

@@ -100,57 +100,57 @@ def tier_thresholds_increasing(frame: pd.DataFrame) -> pd.Series:
 SUITES = {
     suite.entity: suite
     for suite in (
-    Suite(
-        source=SOURCE,
-        entity="providers",
-        key=("provider_id",),
-        not_null=("provider_id", *_BATCH),
-        not_in_future=("fetched_at",),
-        guard_shrink=True,
-    ),
-    Suite(
-        source=SOURCE,
-        entity="models",
-        key=("provider_id", "model_id"),
-        not_null=("provider_id", "model_id", *_BATCH),
-        ranges={"context_window": CONTEXT_WINDOW_RANGE},
-        not_in_future=("fetched_at",),
-        guard_shrink=True,
-    ),
-    Suite(
-        source=SOURCE,
-        entity="prices",
-        key=("provider_id", "model_id", "component", "condition"),
-        not_null=("provider_id", "model_id", "component", "condition", "price_usd", "unit", *_BATCH),
-        # price_usd is per the row's unit (1M tokens, 1K requests, 1 hour): the per-million-token ceiling holds all.
-        prices={"price_usd": MAX_USD_PER_MTOK, "price_usd_per_mtok": MAX_USD_PER_MTOK},
-        ranges={"above_input_tokens": CONTEXT_WINDOW_RANGE},
-        not_in_future=("fetched_at",),
-        known_values={"component": KNOWN_COMPONENTS},
-        row_checks=(
-            RowCheck(
-                name="cache_read_not_above_input",
-                description="a cache_read price is not above the input price of the same model and condition",
-                columns=("provider_id", "model_id", "condition", "component", "price_usd"),
-                passes=cache_read_not_above_input,
-            ),
-            RowCheck(
-                name="tier_thresholds_increasing",
-                description="tier thresholds (above_input_tokens) increase within one price",
-                columns=(*_TIER_GROUP, "above_input_tokens"),
-                passes=tier_thresholds_increasing,
-            ),
+        Suite(
+            source=SOURCE,
+            entity="providers",
+            key=("provider_id",),
+            not_null=("provider_id", *_BATCH),
+            not_in_future=("fetched_at",),
+            guard_shrink=True,
         ),
-        guard_shrink=True,
-        jump_columns=("price_usd",),
-    ),
-    Suite(
-        source=SOURCE,
-        entity="loads",
-        key=("batch_id",),
-        not_null=_BATCH,
-        not_in_future=("fetched_at",),
-        known_values={"source_origin": frozenset({"published", "package"})},
-    ),
+        Suite(
+            source=SOURCE,
+            entity="models",
+            key=("provider_id", "model_id"),
+            not_null=("provider_id", "model_id", *_BATCH),
+            ranges={"context_window": CONTEXT_WINDOW_RANGE},
+            not_in_future=("fetched_at",),
+            guard_shrink=True,
+        ),
+        Suite(
+            source=SOURCE,
+            entity="prices",
+            key=("provider_id", "model_id", "component", "condition"),
+            not_null=("provider_id", "model_id", "component", "condition", "price_usd", "unit", *_BATCH),
+            # price_usd is per the row's unit (1M tokens, 1K requests, 1 hour): the per-million-token ceiling holds all.
+            prices={"price_usd": MAX_USD_PER_MTOK, "price_usd_per_mtok": MAX_USD_PER_MTOK},
+            ranges={"above_input_tokens": CONTEXT_WINDOW_RANGE},
+            not_in_future=("fetched_at",),
+            known_values={"component": KNOWN_COMPONENTS},
+            row_checks=(
+                RowCheck(
+                    name="cache_read_not_above_input",
+                    description="a cache_read price is not above the input price of the same model and condition",
+                    columns=("provider_id", "model_id", "condition", "component", "price_usd"),
+                    passes=cache_read_not_above_input,
+                ),
+                RowCheck(
+                    name="tier_thresholds_increasing",
+                    description="tier thresholds (above_input_tokens) increase within one price",
+                    columns=(*_TIER_GROUP, "above_input_tokens"),
+                    passes=tier_thresholds_increasing,
+                ),
+            ),
+            guard_shrink=True,
+            jump_columns=("price_usd",),
+        ),
+        Suite(
+            source=SOURCE,
+            entity="loads",
+            key=("batch_id",),
+            not_null=_BATCH,
+            not_in_future=("fetched_at",),
+            known_values={"source_origin": frozenset({"published", "package"})},
+        ),
     )
 }

@@ -86,7 +86,11 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "double": pa.float64(),
     "timestamp": _TIMESTAMP,
 }
-MODELS_COLUMNS: dict[str, DataType] = {"id": "text", **COLUMN_TYPES, **{k: v for k, v in CATALOG_COLUMNS.items() if k != "id"}}
+MODELS_COLUMNS: dict[str, DataType] = {
+    "id": "text",
+    **COLUMN_TYPES,
+    **{k: v for k, v in CATALOG_COLUMNS.items() if k != "id"},
+}
 MODEL_SCHEMA = pa.schema([(name, _ARROW_TYPES[data_type]) for name, data_type in MODELS_COLUMNS.items()])
 STATS_COLUMNS: dict[str, DataType] = {
     "id": "text",
@@ -232,7 +236,9 @@ def huggingface_batch(request: Request) -> Batch:
                     continue
                 listed.add(row["id"])
                 rows.append(row)
-    log.info("Hugging Face: %d models of %d organisations in %d pages", len(rows), len(organizations), request.stats.pages)
+    log.info(
+        "Hugging Face: %d models of %d organisations in %d pages", len(rows), len(organizations), request.stats.pages
+    )
     models = models_table(rows)
     return Batch(
         tables={"models": models, "model_stats": stats_table(models)},

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -221,18 +221,19 @@ SPEC = SourceSpec(
     tables=(
         TableSpec(
             name="models",
-            description="Every model in LiteLLM's price file: provider, mode, token limits, supports_* flags, deprecation.",
+            description="Every model in LiteLLM's price file: provider, mode, limits, supports_* flags, deprecation.",
             columns=MODEL_COLUMNS,
             version_columns=("model_key", "payload"),
             primary_key=("model_key",),
             suite=SUITES["models"],
         ),
         price_points_table(
-            "litellm", "Every LiteLLM price normalised (component, service tier, tier, USD per unit), with scd2 history."
+            "litellm",
+            "Every LiteLLM price normalised (component, service tier, tier, USD per unit), with scd2 history.",
         ),
         TableSpec(
             name="loads",
-            description="One row per read of LiteLLM's price file: when, from where, its content hash and what it held.",
+            description="One row per read of LiteLLM's price file: when, from where, its content hash, what it held.",
             columns=LOAD_COLUMNS,
             version_columns=("source_version",),
             primary_key=("batch_id",),

@@ -48,4 +48,3 @@ def price_points_suite(source: str) -> Suite:
         guard_shrink=True,
         jump_columns=("price_usd",),
     )
-

@@ -5,4 +5,13 @@ from __future__ import annotations
 from modelatlas.pipelines.quality.suite import RowCheck, Suite, catalog_suite
 from modelatlas.pipelines.quality.validation import Baseline, ExpectationResult, GateSettings, Verdict, validate_batch
 
-__all__ = ["Baseline", "ExpectationResult", "GateSettings", "RowCheck", "Suite", "Verdict", "catalog_suite", "validate_batch"]
+__all__ = [
+    "Baseline",
+    "ExpectationResult",
+    "GateSettings",
+    "RowCheck",
+    "Suite",
+    "Verdict",
+    "catalog_suite",
+    "validate_batch",
+]

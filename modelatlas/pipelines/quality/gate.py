@@ -41,7 +41,9 @@ class GateResult:
 
     def block_message(self, source: str) -> str:
         """One readable line: which guard blocked which table, and that nothing was loaded."""
-        reasons = [f"{table}: {reason}" for table, v in self.verdicts.items() if v.blocked for reason in v.block_reasons]
+        reasons = [
+            f"{table}: {reason}" for table, v in self.verdicts.items() if v.blocked for reason in v.block_reasons
+        ]
         return (
             f"{source}: batch {self.batch_id} blocked by the quality gate, nothing loaded, previous data kept "
             f"({'; '.join(reasons)})"
@@ -109,13 +111,12 @@ def gate_batch(
                 table.suite, rows, baselines.get(table.name), settings, now, declared=tuple(table.columns)
             )
     reasons = [f"batch blocked: {table}: {r}" for table, v in result.verdicts.items() for r in v.block_reasons]
-    for table, verdict in result.verdicts.items():
-        rows = batch.tables.get(table, [])
-        result.quarantined[table] = quarantine_rows(rows, verdict, everything_with=reasons or None)
+    for name, verdict in result.verdicts.items():
+        result.quarantined[name] = quarantine_rows(batch.tables.get(name, []), verdict, everything_with=reasons or None)
     if result.blocked:
         return result
     for table in spec.tables:
         rows = batch.tables.get(table.name, [])
-        verdict = result.verdicts.get(table.name)
-        result.passing[table.name] = passing_rows(rows, verdict.passing_mask()) if verdict is not None else rows
+        judged = result.verdicts.get(table.name)
+        result.passing[table.name] = passing_rows(rows, judged.passing_mask()) if judged is not None else rows
     return result

@@ -332,7 +332,9 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def price_jump_result(suite: Suite, frame: pd.DataFrame, baseline: Baseline, settings: GateSettings) -> ExpectationResult:
+def price_jump_result(
+    suite: Suite, frame: pd.DataFrame, baseline: Baseline, settings: GateSettings
+) -> ExpectationResult:
     """The batch-level price guard: the share of prices that moved `jump_factor`x or more against the warehouse."""
     keys = key_texts(frame, suite.key)
     compared = moved = 0
