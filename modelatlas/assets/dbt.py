@@ -117,20 +117,28 @@ def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> 
 def build_condition() -> dg.AutomationCondition[Any]:
     """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
 
-    An input rebuilt by the same run that built this model is no change to it; nothing builds while it or one of
-    its inputs is already building or queued, and what became due then builds once that run is over.
+    A model never built is due from the first evaluation on, whether or not its inputs ever loaded (a source
+    without its key leaves an empty table), until a build of it fails; then it waits for new input data. An input
+    rebuilt by the same run that built this model is no change to it. A change stays due until a build of the model
+    is requested after it, so a change that arrives while the model is building or queued is not lost: nothing
+    builds while it or one of its inputs is building or queued, and it builds once that run is over.
     """
+    never_built = (dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()).with_label(
+        "never built (and no failed build since)"
+    )
     input_changed = dg.AutomationCondition.any_deps_match(
         (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
         | dg.AutomationCondition.will_be_requested()
     ).with_label("an input's data changed")
-    trigger: Any = (
-        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed() | input_changed
+    changed: Any = (dg.AutomationCondition.code_version_changed() | input_changed).with_label(
+        "code or an input's data changed"
     )
-    due: dg.AutomationCondition[Any] = trigger.since_last_handled()
-    return (due & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()).with_label(
-        "never built, code changed, or an input's data changed"
-    )
+    # Requested on the previous evaluation, with no new change since: what was due has been handed to a run.
+    handled = (dg.AutomationCondition.newly_requested() & ~changed).with_label("requested since the last change")
+    pending: dg.AutomationCondition[Any] = changed.since(handled)
+    return (
+        (never_built | pending) & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()
+    ).with_label("never built, code changed, or an input's data changed")
 
 
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):

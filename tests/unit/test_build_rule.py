@@ -1,0 +1,138 @@
+"""The one rule that decides when a dbt model builds, evaluated as the daemon's sensor and `modelatlas run` do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from modelatlas.assets.dbt import build_condition
+
+VERSIONS = {"raw_x": "x1", "raw_y": "y1"}
+CODE = {"stg_x": "1", "stg_y": "1", "mart": "1"}
+
+
+def source(name: str) -> dg.AssetsDefinition:
+    @dg.asset(key=[name, "models"])
+    def load() -> dg.MaterializeResult[Any]:
+        return dg.MaterializeResult(data_version=dg.DataVersion(VERSIONS[name]))
+
+    return load
+
+
+def model(name: str, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(key=["dbt", name], deps=deps, code_version=CODE[name], automation_condition=build_condition())
+    def build() -> None: ...
+
+    return build
+
+
+def graph() -> list[dg.AssetsDefinition]:
+    raw_x, raw_y = source("raw_x"), source("raw_y")
+    stg_x, stg_y = model("stg_x", [raw_x.key]), model("stg_y", [raw_y.key])
+    return [raw_x, raw_y, stg_x, stg_y, model("mart", [stg_x.key, stg_y.key])]
+
+
+class Daemon:
+    """Ticks of the rule over a graph, in one instance, materializing what each tick requests (one run)."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self.cursor: Any = None
+
+    def tick(self) -> set[str]:
+        assets = graph()
+        result = dg.evaluate_automation_conditions(defs=assets, instance=self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        requested = {a.key for a in assets if result.get_num_requested(a.key)}
+        if requested:
+            self.execute(assets, requested)
+        return {key.path[-1] for key in requested}
+
+    def load(self, *names: str) -> None:
+        self.execute(graph(), {dg.AssetKey([name, "models"]) for name in names})
+
+    def execute(self, assets: list[dg.AssetsDefinition], keys: set[dg.AssetKey]) -> None:
+        # As the runner and the daemon's runs do: one run of the selected assets, recording its selection.
+        job = dg.Definitions(assets=assets).resolve_implicit_global_asset_job_def()
+        job.execute_in_process(instance=self.instance, asset_selection=sorted(keys, key=str))
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    VERSIONS.update(raw_x="x1", raw_y="y1")
+    CODE.update(stg_x="1", stg_y="1", mart="1")
+    with dg.instance_for_test() as instance:
+        yield Daemon(instance)
+
+
+def test_every_model_builds_on_the_first_tick_even_before_any_source_loaded(daemon: Daemon) -> None:
+    assert daemon.tick() == {"stg_x", "stg_y", "mart"}
+    assert daemon.tick() == set()
+
+
+def test_a_source_loaded_with_the_same_data_builds_nothing(daemon: Daemon) -> None:
+    daemon.load("raw_x", "raw_y")
+    daemon.tick()
+    daemon.load("raw_x", "raw_y")
+    assert daemon.tick() == set()
+
+
+def test_new_data_builds_the_models_that_read_it_and_what_follows_once(daemon: Daemon) -> None:
+    daemon.load("raw_x", "raw_y")
+    daemon.tick()
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assert daemon.tick() == {"stg_x", "mart"}
+    # The mart read stg_x's new data in the same run: that is no change to build again for.
+    assert daemon.tick() == set()
+
+
+def test_changed_code_builds_that_model_and_what_follows(daemon: Daemon) -> None:
+    daemon.tick()
+    CODE["stg_y"] = "2"
+    assert daemon.tick() == {"stg_y", "mart"}
+    assert daemon.tick() == set()
+
+
+def test_a_source_that_fails_or_is_skipped_stops_nothing_else(daemon: Daemon) -> None:
+    daemon.tick()
+    # raw_y never loads (its key is missing, or it fails): raw_x's new data still builds all that reads it.
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assert daemon.tick() == {"stg_x", "mart"}
+
+
+def test_nothing_builds_while_it_or_an_input_is_in_progress_and_it_builds_after(daemon: Daemon) -> None:
+    daemon.tick()
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assets = graph()
+    # A run that will build stg_x is queued: stg_x and the mart wait for it instead of building twice at once.
+    queued = daemon.instance.create_run_for_job(
+        dg.Definitions(assets=assets).resolve_implicit_global_asset_job_def(),
+        asset_selection=frozenset({dg.AssetKey(["dbt", "stg_x"])}),
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    assert daemon.tick() == set()
+    daemon.instance.report_run_canceled(queued)
+    assert daemon.tick() == {"stg_x", "mart"}
+
+
+def test_a_change_that_arrives_after_the_request_is_built_once_more_never_lost(daemon: Daemon) -> None:
+    daemon.tick()
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assets = graph()
+    result = dg.evaluate_automation_conditions(defs=assets, instance=daemon.instance, cursor=daemon.cursor)
+    daemon.cursor = result.cursor
+    requested = {a.key for a in assets if result.get_num_requested(a.key)}
+    # New data lands between the request and its run: the run may or may not have read it, so the next tick
+    # builds again rather than risk leaving it out.
+    VERSIONS["raw_x"] = "x3"
+    daemon.load("raw_x")
+    daemon.execute(assets, requested)
+    assert daemon.tick() == {"stg_x", "mart"}
+    assert daemon.tick() == set()
