@@ -64,7 +64,7 @@ class Daemon:
 def daemon() -> Iterator[Daemon]:
     VERSIONS.update(raw_x="x1", raw_y="y1")
     CODE.update(stg_x="1", stg_y="1", mart="1")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         yield Daemon(instance)
 
 
