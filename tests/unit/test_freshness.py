@@ -6,15 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-from modelatlas.assets.freshness import (
-    build_freshness_sensor,
-    group_crons,
-    schedule_interval,
-    stale_after,
-    stale_assets,
-    with_freshness,
-)
+from modelatlas.assets.freshness import build_freshness_sensor, describe_states, freshness_policy, schedule_interval
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -30,47 +24,42 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 )
 def test_the_interval_is_the_longest_gap_between_ticks(cron: str, interval: timedelta) -> None:
     assert schedule_interval(cron) == interval
-    assert stale_after(cron) == 3 * interval
 
 
-def test_stale_assets_are_those_never_loaded_or_older_than_their_window() -> None:
-    windows = {"a": timedelta(minutes=30), "b": timedelta(minutes=30), "c": timedelta(minutes=30)}
-    last = {"a": NOW - timedelta(minutes=10), "b": NOW - timedelta(minutes=45)}
-    stale = stale_assets(last, windows, NOW)
-    assert [item.asset for item in stale] == ["b", "c"]
-    assert stale[0].describe(NOW) == "b: last loaded 45 min ago (stale after 30 min)"
-    assert stale[1].describe(NOW) == "c: never loaded (stale after 30 min)"
+def test_a_policy_fails_after_the_missed_intervals_and_warns_one_earlier() -> None:
+    policy = freshness_policy("*/10 * * * *", missed_intervals=3)
+    assert policy.fail_window.to_timedelta() == timedelta(minutes=30)  # type: ignore[attr-defined]
+    assert policy.warn_window.to_timedelta() == timedelta(minutes=20)  # type: ignore[attr-defined]
 
 
-def test_every_source_asset_gets_a_policy_of_three_missed_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODELATLAS_OPENAI_CRON", "0 * * * *")
-    from modelatlas.assets.catalogs import build_catalog_assets
-    from modelatlas.assets.genai_prices import genai_prices_registry
-    from modelatlas.assets.litellm import litellm_prices
-
-    crons = group_crons()
-    assets = with_freshness([genai_prices_registry, litellm_prices, *build_catalog_assets()], crons)
-    policies = {spec.key.to_user_string(): spec.freshness_policy for asset in assets for spec in asset.specs}
-    # genai-prices' five tables, LiteLLM's three, six catalogs, Hugging Face's model_stats, OpenRouter's price points
-    assert len(policies) == 5 + 3 + 6 + 1 + 1
-    assert policies["raw_litellm/price_points"] is not None
-    openai = policies["raw_openai/models"]
-    assert isinstance(openai, dg.FreshnessPolicy)
-    assert openai.fail_window.to_timedelta() == timedelta(hours=3)  # type: ignore[attr-defined]
-    assert policies["raw_anthropic/models"].fail_window.to_timedelta() == timedelta(minutes=30)  # type: ignore[union-attr]
+def test_stale_and_late_assets_are_described_with_how_long_and_fresh_ones_not() -> None:
+    states = {
+        "raw_a/models": ("FAIL", NOW - timedelta(minutes=45)),
+        "raw_b/models": ("WARN", NOW - timedelta(hours=3)),
+        "raw_c/models": ("PASS", NOW - timedelta(minutes=1)),
+    }
+    stale, late = describe_states(states, NOW)
+    assert stale == ["raw_a/models (fail for 45 min)"]
+    assert late == ["raw_b/models (warn for 3.0 h)"]
 
 
-def test_the_sensor_reports_every_source_not_loaded_in_time() -> None:
-    @dg.asset(group_name="openai", key=["raw_openai", "models"])
-    def fresh() -> None: ...
-
-    @dg.asset(group_name="anthropic", key=["raw_anthropic", "models"])
-    def never() -> None: ...
-
-    assets = with_freshness([fresh, never], {"openai": "*/5 * * * *", "anthropic": "*/10 * * * *"})
-    sensor = build_freshness_sensor(assets)
-    with dg.instance_for_test() as instance:
-        dg.materialize([assets[0]], instance=instance)
+def test_the_sensor_reports_what_dagster_evaluated_as_stale() -> None:
+    keys = [dg.AssetKey(["raw_a", "models"]), dg.AssetKey(["raw_b", "models"])]
+    sensor = build_freshness_sensor(keys)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert sensor(dg.build_sensor_context(instance=instance)).skip_message == (  # type: ignore[union-attr]
+            "no stale source among 2 source assets"
+        )
+        # What Dagster's freshness evaluation records when a policy fails (the UI's badge reads the same record).
+        instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=keys[1],
+                previous_state=FreshnessState.PASS,
+                new_state=FreshnessState.FAIL,
+                state_change_timestamp=datetime.now(UTC).timestamp(),
+            )
+        )
         result = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SkipReason)
-    assert result.skip_message == "1 stale: raw_anthropic/models: never loaded (stale after 30 min)"
+    assert result.skip_message is not None
+    assert result.skip_message.startswith("1 stale, 0 late: raw_b/models (fail for 0 min)")
