@@ -1,4 +1,5 @@
-"""The code location loads: every asset, check, schedule and sensor, with no phantom upstream assets."""
+"""The code location loads: every source's assets, checks, schedule and freshness, the dbt models and their build
+rule, the sensors, and no phantom upstream assets."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from modelatlas.assets.genai_prices import ASSET_KEYS
+from modelatlas.assets.dbt import DBT_POOL
+from modelatlas.assets.sources import GATE_CHECK, asset_key, source_pool
 from modelatlas.definitions import build_definitions
+from modelatlas.pipelines.registry import sources
 from modelatlas.settings import PROJECT_ROOT
 
 MART = dg.AssetKey(["marts", "mart_model_prices_current"])
+REGISTRY_PRICES = dg.AssetKey(["raw_genai_prices", "prices"])
 
 
 @pytest.fixture(scope="module")
@@ -21,62 +25,78 @@ def definitions() -> dg.Definitions:
     return build_definitions()
 
 
-def test_every_dependency_is_a_defined_asset(definitions: dg.Definitions) -> None:
-    graph = definitions.resolve_asset_graph()
+@pytest.fixture(scope="module")
+def graph(definitions: dg.Definitions) -> dg.AssetGraph:
+    return definitions.resolve_asset_graph()  # type: ignore[return-value]
+
+
+def test_every_dependency_is_a_defined_asset(graph: dg.AssetGraph) -> None:
     defined = set(graph.get_all_asset_keys())
-    assert set(ASSET_KEYS.values()) | {MART} <= defined
+    assert MART in defined
     for key in defined:
         assert graph.get(key).parent_keys <= defined, f"{key.to_user_string()} depends on an undefined asset"
     assert all(graph.get(key).is_materializable for key in defined)
 
 
-def test_dbt_models_sit_downstream_of_the_raw_assets_they_read(definitions: dg.Definitions) -> None:
-    graph = definitions.resolve_asset_graph()
+def test_every_table_of_every_source_is_an_asset_in_its_group_with_its_pool(graph: dg.AssetGraph) -> None:
+    raw = {key for key in graph.get_all_asset_keys() if key.path[0].startswith("raw_")}
+    assert raw == {asset_key(spec, table) for spec in sources() for table in spec.tables}
+    for spec in sources():
+        for table in spec.tables:
+            node = graph.get(asset_key(spec, table))
+            assert node.group_name == spec.name
+            assert {"dlt", "postgres"} <= set(node.kinds)
+            assert node.description == table.description
+            assert node.freshness_policy is not None
+            assert node.pools == {source_pool(spec)}
+
+
+def test_every_table_with_a_suite_has_a_blocking_quality_gate(graph: dg.AssetGraph) -> None:
+    gates = {key.asset_key for key in graph.asset_check_keys if key.name == GATE_CHECK}
+    assert gates == {asset_key(spec, t) for spec in sources() for t in spec.tables if t.suite is not None}
+    for check_key in graph.asset_check_keys:
+        if check_key.name == GATE_CHECK:
+            assert graph.get_check_spec(check_key).blocking
+
+
+def test_dbt_models_sit_downstream_of_the_raw_assets_they_read_and_build_by_one_rule(graph: dg.AssetGraph) -> None:
     staging_prices = dg.AssetKey(["staging", "stg_genai_prices__prices"])
-    assert ASSET_KEYS["prices"] in graph.get(staging_prices).parent_keys
+    assert REGISTRY_PRICES in graph.get(staging_prices).parent_keys
     upstream = dg.AssetSelection.assets(MART).upstream().resolve(graph)
-    assert {ASSET_KEYS["prices"], ASSET_KEYS["loads"], staging_prices} <= upstream
-
-
-def test_dbt_tests_are_asset_checks_on_marts_and_sources(definitions: dg.Definitions) -> None:
-    graph = definitions.resolve_asset_graph()
-    checked = {check_key.asset_key for check_key in graph.asset_check_keys}
-    assert MART in checked
-    assert ASSET_KEYS["prices"] in checked, "source tests should be checks on the dlt asset"
-
-
-def test_groups_kinds_and_descriptions(definitions: dg.Definitions) -> None:
-    graph = definitions.resolve_asset_graph()
-    for key in ASSET_KEYS.values():
-        node = graph.get(key)
-        assert node.group_name == "genai_prices"
-        assert {"dlt", "postgres"} <= set(node.kinds)
-        assert node.description
+    assert {REGISTRY_PRICES, staging_prices} <= upstream
+    models = [key for key in graph.get_all_asset_keys() if "dbt" in graph.get(key).kinds]
+    assert len(models) > 30
+    labels = {graph.get(key).automation_condition.get_label() for key in models}  # type: ignore[union-attr]
+    assert labels == {"never built, code changed, or an input's data changed"}
+    assert all(graph.get(key).pools == {DBT_POOL} for key in models)
     assert graph.get(MART).group_name == "marts"
     assert graph.get(MART).description
 
 
-def test_schedules_and_sensors(definitions: dg.Definitions, monkeypatch: pytest.MonkeyPatch) -> None:
-    schedule = definitions.resolve_schedule_def("genai_prices_schedule")
-    assert schedule.cron_schedule == "*/10 * * * *"
-    assert schedule.description
-    assert definitions.resolve_sensor_def("log_failed_runs").description
+def test_dbt_tests_are_asset_checks_on_marts_and_sources(graph: dg.AssetGraph) -> None:
+    checked = {check_key.asset_key for check_key in graph.asset_check_keys if check_key.name != GATE_CHECK}
+    assert MART in checked
+    assert REGISTRY_PRICES in checked, "source tests should be checks on the dlt asset"
+
+
+def test_one_schedule_per_source_loads_that_source_only(
+    definitions: dg.Definitions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for spec in sources():
+        schedule = definitions.resolve_schedule_def(f"{spec.name}_schedule")
+        assert schedule.cron_schedule == spec.cadence
+        assert schedule.description
+        job = definitions.resolve_job_def(f"refresh_{spec.name}")
+        assert set(job.asset_layer.selected_asset_keys) == {asset_key(spec, table) for table in spec.tables}
     monkeypatch.setenv("MODELATLAS_GENAI_PRICES_CRON", "0 * * * *")
     assert build_definitions().resolve_schedule_def("genai_prices_schedule").cron_schedule == "0 * * * *"
 
 
-def test_every_raw_table_has_a_blocking_quality_gate_and_a_freshness_policy(definitions: dg.Definitions) -> None:
-    graph = definitions.resolve_asset_graph()
-    raw = {key for key in graph.get_all_asset_keys() if key.path[0].startswith("raw_")}
-    # genai-prices 5, LiteLLM 3, six catalogs, Hugging Face's model_stats, OpenRouter's price_points
-    assert len(raw) == 16
-    gates = {key.asset_key for key in graph.asset_check_keys if key.name == "quality_gate"}
-    assert gates == raw
-    for key in raw:
-        assert graph.get(key).freshness_policy is not None, key
-        [spec] = [s for s in graph.get(key).check_keys if s.name == "quality_gate"]
-        assert graph.get_check_spec(spec).blocking
-    assert definitions.resolve_sensor_def("source_freshness").description
+def test_the_sensors_run_by_default(definitions: dg.Definitions) -> None:
+    for name in ("log_failed_runs", "source_freshness", "dbt_automation"):
+        sensor = definitions.resolve_sensor_def(name)
+        assert sensor.description
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_dagster_validates_the_workspace(tmp_path: Path) -> None:
