@@ -7,12 +7,13 @@ import json
 import pytest
 
 from modelatlas.cli import run_exit_code
-from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.pipelines.registry import sources
 from modelatlas.runner import SAMPLE_DATABASE, format_summary, run
 from modelatlas.simulator.core import load_fixture
 from modelatlas.warehouse import Warehouse, read_only_query
 from tests.conftest import free_port
 
+CATALOGS = [spec for spec in sources() if spec.kind == "catalog"]
 # The fixture ids each provider's simulator serves, as its raw `id` column holds them.
 FIXTURE_ID_FIELDS = {"gemini": "name", "huggingface": "id"}
 
@@ -40,9 +41,9 @@ CANONICAL_PAIRS = [
 def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Warehouse) -> None:
     summary = run(warehouse=warehouse, sample=True)
     assert summary.success, summary.failures
-    assert summary.outcomes[0].startswith("sample mode")
+    assert summary.reports[0].startswith("sample mode")
     sample = warehouse.connection().with_database(SAMPLE_DATABASE)
-    for spec in PROVIDERS:
+    for spec in CATALOGS:
         _, rows = read_only_query(
             sample, "select provider_model_id from marts.dim_models where provider = %s and is_available", [spec.name]
         )
@@ -66,19 +67,19 @@ def test_sample_mode_loads_every_provider_into_its_own_database(warehouse: Wareh
     _, reconciled = read_only_query(sample, "select count(*) from marts.mart_price_consensus where source_count >= 2")
     assert reconciled[0][0] > 0
     real = warehouse.connection()
-    for spec in PROVIDERS:
-        _, exists = read_only_query(real, "select to_regclass(%s) is not null", [f"{spec.dataset_name}.models"])
+    for spec in CATALOGS:
+        _, exists = read_only_query(real, "select to_regclass(%s) is not null", [f"{spec.dataset}.models"])
         if exists[0][0]:
-            _, rows = read_only_query(real, f"select count(*) from {spec.dataset_name}.models where region = 'sample'")
+            _, rows = read_only_query(real, f"select count(*) from {spec.dataset}.models where region = 'sample'")
             assert rows == [(0,)], f"sample rows of {spec.name} reached the real database"
 
 
 def test_without_keys_the_keyed_providers_are_skipped_and_the_registry_still_loads(warehouse: Warehouse) -> None:
     summary = run(warehouse=warehouse)
     assert summary.success, summary.failures
-    for spec in PROVIDERS:
-        if spec.key_required:
-            assert f"{spec.name}: skipped: {spec.key_env} is not set" in summary.outcomes
+    for spec in sources():
+        if spec.credential is not None and spec.credential.required:
+            assert f"{spec.name}: skipped: {spec.credential.env} is not set" in summary.reports
     assert summary.row_counts["marts.mart_model_prices_current"] >= 1000
     assert run_exit_code(summary, strict=True) == 0
 
@@ -91,11 +92,11 @@ def test_an_unreachable_provider_fails_alone_and_dbt_still_builds(
     # rebuild: every dbt model is built, whatever earlier tests left unchanged, so all of them must succeed.
     summary = run(warehouse=warehouse, rebuild=True)
     assert not summary.success
-    assert list(summary.failures) == ["openai_catalog"]
-    assert "unreachable" in summary.failures["openai_catalog"]
+    assert list(summary.failures) == ["raw_openai"]
+    assert "unreachable" in summary.failures["raw_openai"]
     assert "marts/dim_models" in summary.materialized
     assert "marts/mart_model_prices_current" in summary.materialized
-    assert any(outcome.startswith("openai: unreachable") for outcome in summary.outcomes)
+    assert any(report.startswith("openai: unreachable") for report in summary.reports)
     assert run_exit_code(summary, strict=False) == 0
     assert run_exit_code(summary, strict=True) == 1
     assert "sk-test-openai-unreachable" not in json.dumps(summary.failures)
@@ -105,11 +106,11 @@ def test_an_unreachable_provider_fails_alone_and_dbt_still_builds(
 def test_a_rejected_key_is_a_failure_that_exits_non_zero(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelatlas.simulator import build_simulator
 
-    with build_simulator([spec for spec in PROVIDERS if spec.name == "openai"]) as simulator:
+    with build_simulator([spec for spec in sources() if spec.name == "openai"]) as simulator:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-for-the-simulator")
         monkeypatch.setenv("MODELATLAS_OPENAI_BASE_URL", simulator.root_url("openai") + "/v1")
         summary = run(warehouse=warehouse, selection="group:openai")
-    assert "check OPENAI_API_KEY" in summary.failures["openai_catalog"]
+    assert "check OPENAI_API_KEY" in summary.failures["raw_openai"]
     assert "FAILED" in format_summary(summary)
-    assert "sk-wrong-key-for-the-simulator" not in summary.failures["openai_catalog"]
+    assert "sk-wrong-key-for-the-simulator" not in summary.failures["raw_openai"]
     assert run_exit_code(summary, strict=False) == 1

@@ -130,5 +130,5 @@ def test_the_summary_reports_assets_checks_rows_and_the_ui(first_run: RunSummary
     assert f"checks: {first_run.checks_passed} passed, 0 failed" in text
     assert MART in text
     assert "make ui" in text
-    assert "genai-prices: package data, genai-prices " in text
-    assert "(published JSON not used: the published registry is switched off" in text
+    assert "genai_prices: " in text and " from package data, genai-prices " in text
+    assert "; published JSON not used: the published registry is switched off" in text
