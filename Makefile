@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui clean bench
+.PHONY: run test lint format ui docs clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,6 +40,12 @@ bench: $(SYNCED)
 
 ui: $(SYNCED)
 	$(BIN)/modelatlas ui
+
+# The dbt docs site (models, columns, tests, lineage) generated against the warehouse, served on
+# http://127.0.0.1:8080 (`make docs PORT=8090` for another port) until Ctrl-C.
+docs: $(SYNCED)
+	$(BIN)/modelatlas dbt -- docs generate
+	$(BIN)/modelatlas dbt -- docs serve --host 127.0.0.1 --port $(or $(PORT),8080) --no-browser
 
 clean:
 	rm -rf $(VENV) $(TOOLS) dbt_project/target dbt_project/logs
