@@ -36,7 +36,7 @@ format: $(SYNCED)
 
 # The benchmark harness (bench/): `make bench` measures at full size, `make bench QUICK=1` is a short smoke run.
 bench: $(SYNCED)
-	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(README),--readme)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DOCS),--docs)
 
 ui: $(SYNCED)
 	$(BIN)/modelatlas ui
