@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui clean bench
+.PHONY: run test lint format ui docs clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,10 +36,16 @@ format: $(SYNCED)
 
 # The benchmark harness (bench/): `make bench` measures at full size, `make bench QUICK=1` is a short smoke run.
 bench: $(SYNCED)
-	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(README),--readme)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DOCS),--docs)
 
 ui: $(SYNCED)
 	$(BIN)/modelatlas ui
+
+# The dbt docs site (models, columns, tests, lineage) generated against the warehouse, served on
+# http://127.0.0.1:8080 (`make docs PORT=8090` for another port) until Ctrl-C.
+docs: $(SYNCED)
+	$(BIN)/modelatlas dbt -- docs generate
+	$(BIN)/modelatlas dbt -- docs serve --host 127.0.0.1 --port $(or $(PORT),8080) --no-browser
 
 clean:
 	rm -rf $(VENV) $(TOOLS) dbt_project/target dbt_project/logs

@@ -15,7 +15,8 @@ from bench.harness import BenchWarehouse, bench_warehouse
 from bench.results import MeasureResult, markdown_table, readme_with_results, write_merged, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parent.parent / "README.md"
+# The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
+BENCHMARKS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 log = logging.getLogger("bench")
 
 
@@ -94,7 +95,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--merge", type=Path, default=None, help="merge the measures of this results file into latest.json, run none"
     )
     parser.add_argument(
-        "--readme", action="store_true", help="quote bench/results/latest.md in the README's table, run none"
+        "--docs", action="store_true", help="quote bench/results/latest.md in docs/benchmarks.md, run none"
     )
     return parser.parse_args(argv)
 
@@ -189,9 +190,10 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected measures and write the results; exit 0 unless the harness itself broke."""
     args = parse_args(argv)
-    if args.readme:
-        README.write_text(readme_with_results(README.read_text(), (RESULTS_DIR / "latest.md").read_text()))
-        say(f"{README}: benchmark table from {RESULTS_DIR / 'latest.md'}")
+    if args.docs:
+        page = readme_with_results(BENCHMARKS_PAGE.read_text(), (RESULTS_DIR / "latest.md").read_text())
+        BENCHMARKS_PAGE.write_text(page)
+        say(f"{BENCHMARKS_PAGE}: benchmark table from {RESULTS_DIR / 'latest.md'}")
         return 0
     if args.merge is not None:
         json_path, md_path = write_merged(args.out or RESULTS_DIR, args.merge, args.stem or "latest")

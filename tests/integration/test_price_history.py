@@ -308,9 +308,9 @@ def test_the_readme_as_of_pattern_prices_usage_rows(built: ConnectionInfo) -> No
 
 
 def _readme_sql_block(marker: str) -> str:
-    """The README's SQL block that contains `marker`, without its closing semicolon."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    blocks = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    """The SQL block of docs/prices.md (the as-of lookups) that contains `marker`, without its closing semicolon."""
+    page = (Path(__file__).parents[2] / "docs" / "prices.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", page, flags=re.S)
     return next(block for block in blocks if marker in block).strip().rstrip(";")
 
 

@@ -130,21 +130,56 @@ def test_storage_growth_per_cycle_is_the_median_cycle_not_a_vacuum_swing() -> No
     assert median_bytes([]) == 0.0 and mean_bytes([]) == 0.0
 
 
-def test_the_readme_quotes_the_latest_report_between_its_markers() -> None:
+def test_a_page_quotes_the_latest_report_between_its_markers() -> None:
     from bench.results import README_END, README_START, readme_with_results
 
     report = (
         "# ModelAtlas benchmark (full)\n\nRun 2026-12-01 13:00 UTC on 2 cores.\n\n"
         "| # | measure |\n|---|---|\n| 1 | x |\n"
     )
-    readme = f"intro\n{README_START}\nold table\n{README_END}\n\n## Development\n"
-    updated = readme_with_results(readme, report)
+    page = f"intro\n{README_START}\nold table\n{README_END}\n\n## Development\n"
+    updated = readme_with_results(page, report)
     assert updated.startswith("intro\n" + README_START) and updated.endswith(f"{README_END}\n\n## Development\n")
     assert "old table" not in updated
     assert "2026-12-01 13:00 UTC on 2 cores." in updated and "| 1 | x |" in updated
     assert readme_with_results(updated, report) == updated
     with pytest.raises(ValueError, match="no <!-- bench:latest -->"):
         readme_with_results("no markers", report)
+
+
+def test_bench_docs_writes_the_latest_report_into_the_benchmarks_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.cli
+    from bench.results import README_END, README_START
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "latest.md").write_text(
+        "# ModelAtlas benchmark (full)\n\nRun 2026-12-01 13:00 UTC on 2 cores.\n\n"
+        "| # | measure |\n|---|---|\n| 2 | y |\n"
+    )
+    page = tmp_path / "benchmarks.md"
+    page.write_text(f"# Benchmarks\n\n{README_START}\nold table\n{README_END}\n\nMeasure 4 ran again.\n")
+    monkeypatch.setattr(bench.cli, "RESULTS_DIR", results)
+    monkeypatch.setattr(bench.cli, "BENCHMARKS_PAGE", page)
+
+    assert bench.cli.main(["--docs"]) == 0
+    text = page.read_text()
+    assert "old table" not in text and "| 2 | y |" in text and "2026-12-01 13:00 UTC on 2 cores." in text
+    assert text.startswith("# Benchmarks\n\n") and text.endswith(f"{README_END}\n\nMeasure 4 ran again.\n")
+    assert str(page) in capsys.readouterr().out
+
+
+def test_the_benchmarks_page_is_where_bench_docs_writes_and_has_one_results_block() -> None:
+    from bench.cli import BENCHMARKS_PAGE
+    from bench.results import README_END, README_START
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+    assert page == BENCHMARKS_PAGE
+    text = BENCHMARKS_PAGE.read_text()
+    assert text.count(README_START) == 1 and text.count(README_END) == 1
+    assert text.index(README_START) < text.index(README_END)
 
 
 def test_running_some_measures_again_replaces_only_theirs_in_the_latest_results(
