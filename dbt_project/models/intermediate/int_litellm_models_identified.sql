@@ -32,6 +32,7 @@ with_provider as (
     from models
     inner join providers
         on models.source_provider = providers.source_provider
+        and models.provider_model_id = providers.provider_model_id
 
 ),
 

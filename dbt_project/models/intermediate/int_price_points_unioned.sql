@@ -1,6 +1,7 @@
--- Every recorded price-point version of every price source, with ModelAtlas's provider id
--- (int_price_source_providers), the model's cross-source canonical_model_id (the canonical_model_overrides seed,
--- else the canonical_model_id macro, on provider_model_id) and its family (the model_families seed).
+-- Every recorded price-point version of every price source, with ModelAtlas's provider id (int_price_source_providers:
+-- by the source's provider id and the model id), the model's cross-source canonical_model_id (the
+-- canonical_model_overrides seed, else the canonical_model_id macro, on provider_model_id) and its family (the
+-- model_families seed).
 
 with
 
@@ -50,6 +51,7 @@ with_provider as (
     inner join providers
         on unioned.source = providers.source
         and unioned.source_provider = providers.source_provider
+        and unioned.provider_model_id = providers.provider_model_id
 
 ),
 

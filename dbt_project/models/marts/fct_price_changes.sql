@@ -107,12 +107,12 @@ final as (
         unit,
 
         -- the change
-        old_price_usd,
-        price_usd as new_price_usd,
-        price_usd - old_price_usd as price_change_usd,
+        old_price_usd::numeric(38, 18) as old_price_usd,
+        price_usd::numeric(38, 18) as new_price_usd,
+        (price_usd - old_price_usd)::numeric(38, 18) as price_change_usd,
         case
             when old_price_usd > 0 then round(100 * (price_usd - old_price_usd) / old_price_usd, 6)
-        end as price_change_pct,
+        end::numeric(38, 6) as price_change_pct,
         case when price_usd > old_price_usd then 'increase' else 'decrease' end as change_direction,
 
         -- when

@@ -1,8 +1,24 @@
 -- The feature matrix to compare models with: one row per offering, a (canonical model, provider) pair, flat so a
 -- BI tool filters it by any column without joins. Offerings are every model of the provider catalogs (dim_models)
--- plus every one a price source prices. Attributes come from the provider's catalog (the id that is the canonical
--- id itself, else the newest available one), else from LiteLLM's model map; prices are the consensus
--- (int_price_consensus, base condition, USD per million tokens).
+-- plus every one a price source prices. Prices are the consensus (int_price_consensus, base condition, USD per
+-- million tokens). The offering's id, region, licence and release date are its catalog's representative id's (the
+-- id that is the canonical id itself, else the newest available one).
+--
+-- Attributes of the model fall back to every source that states them (int_model_attributes_unioned), in this order
+-- of preference; within a source, its representative id first, then its other ids of the model:
+--   1. the provider's own catalog (dim_models)
+--   2. the registries, for the same offering: genai-prices' model list, then LiteLLM's model map
+--   3. OpenRouter's catalog listing of the model, whatever the provider
+-- What each states: context window (all four; LiteLLM's max_input_tokens), max output tokens (catalog, LiteLLM,
+-- OpenRouter), display name (catalog, genai-prices, OpenRouter; else the canonical id), creator, modalities and
+-- open weights (catalog, OpenRouter), vision, tools, reasoning and structured output (catalog, LiteLLM,
+-- OpenRouter). The deprecation date belongs to the offering's id, not the model: the catalog representative's, else
+-- LiteLLM's representative's for the same provider, never another provider's.
+
+{%- set model_attributes = [
+    'display_name', 'creator', 'context_window', 'max_output_tokens', 'input_modalities', 'output_modalities',
+    'supports_vision', 'supports_tools', 'supports_reasoning', 'supports_structured_output', 'open_weights',
+] %}
 
 {{
     config(
@@ -45,11 +61,66 @@ litellm_models as (
 
 ),
 
+attributes as (
+
+    select * from {{ ref('int_model_attributes_unioned') }}
+
+),
+
 offerings as (
 
     select provider, canonical_model_id from catalog
     union
     select provider, canonical_model_id from consensus
+
+),
+
+-- What the sources state about each offering's model: the offering's own provider's rows and OpenRouter's
+-- provider-independent rows (provider null).
+offering_attributes as (
+
+    select
+        offerings.provider,
+        offerings.canonical_model_id,
+        attributes.source_preference,
+        attributes.source_rank,
+        {% for attribute in model_attributes %}attributes.{{ attribute }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from offerings
+    inner join attributes
+        on offerings.provider = attributes.provider
+        and offerings.canonical_model_id = attributes.canonical_model_id
+
+    union all
+
+    select
+        offerings.provider,
+        offerings.canonical_model_id,
+        attributes.source_preference,
+        attributes.source_rank,
+        {% for attribute in model_attributes %}attributes.{{ attribute }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from offerings
+    inner join attributes
+        on attributes.provider is null
+        and offerings.canonical_model_id = attributes.canonical_model_id
+
+),
+
+-- Each attribute from the first source, in order of preference, that states it.
+resolved_attributes as (
+
+    select distinct on (provider, canonical_model_id)
+        provider,
+        canonical_model_id,
+        {% for attribute in model_attributes %}
+        first_value({{ attribute }}) over (
+            partition by provider, canonical_model_id
+            order by {{ attribute }} is null, source_preference, source_rank
+        ) as {{ attribute }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from offering_attributes
+    order by provider, canonical_model_id
 
 ),
 
@@ -119,21 +190,17 @@ joined as (
         coalesce(catalog_representative.provider_model_id, litellm_representative.provider_model_id, prices.priced_model_id)
             as provider_model_id,
         coalesce(catalog_ids.provider_model_ids, array[prices.priced_model_id]) as provider_model_ids,
-        coalesce(catalog_representative.display_name, offerings.canonical_model_id) as display_name,
+        coalesce(resolved_attributes.display_name, offerings.canonical_model_id) as display_name,
         coalesce(catalog_representative.model_family, prices.model_family) as model_family,
-        catalog_representative.creator,
-        coalesce(catalog_representative.context_window, litellm_representative.max_input_tokens) as context_window,
-        coalesce(catalog_representative.max_output_tokens, litellm_representative.max_output_tokens)
-            as max_output_tokens,
-        catalog_representative.input_modalities,
-        catalog_representative.output_modalities,
-        coalesce(catalog_representative.supports_vision, litellm_representative.supports_vision) as supports_vision,
-        coalesce(catalog_representative.supports_tools, litellm_representative.supports_tools) as supports_tools,
-        coalesce(catalog_representative.supports_reasoning, litellm_representative.supports_reasoning)
-            as supports_reasoning,
-        coalesce(
-            catalog_representative.supports_structured_output, litellm_representative.supports_structured_output
-        ) as supports_structured_output,
+        resolved_attributes.creator,
+        resolved_attributes.context_window,
+        resolved_attributes.max_output_tokens,
+        resolved_attributes.input_modalities,
+        resolved_attributes.output_modalities,
+        resolved_attributes.supports_vision,
+        resolved_attributes.supports_tools,
+        resolved_attributes.supports_reasoning,
+        resolved_attributes.supports_structured_output,
         coalesce(catalog_representative.supports_batch, prices.batch_input_price_per_mtok is not null)
             as supports_batch,
         prices.input_price_per_mtok,
@@ -144,7 +211,7 @@ joined as (
         coalesce(prices.price_source_count, 0) as price_source_count,
         coalesce(prices.prices_disagree, false) as prices_disagree,
         coalesce(prices.suspected_unit_error, false) as suspected_unit_error,
-        catalog_representative.open_weights,
+        resolved_attributes.open_weights,
         catalog_representative.license,
         catalog_representative.release_date,
         coalesce(catalog_representative.deprecation_date, litellm_representative.deprecation_date)
@@ -164,6 +231,9 @@ joined as (
     left join litellm_representative
         on offerings.provider = litellm_representative.provider
         and offerings.canonical_model_id = litellm_representative.canonical_model_id
+    left join resolved_attributes
+        on offerings.provider = resolved_attributes.provider
+        and offerings.canonical_model_id = resolved_attributes.canonical_model_id
     left join prices
         on offerings.provider = prices.provider
         and offerings.canonical_model_id = prices.canonical_model_id
@@ -190,13 +260,13 @@ final as (
         supports_reasoning,
         supports_structured_output,
         supports_batch,
-        input_price_per_mtok,
-        output_price_per_mtok,
-        cached_input_price_per_mtok,
+        input_price_per_mtok::numeric(38, 18) as input_price_per_mtok,
+        output_price_per_mtok::numeric(38, 18) as output_price_per_mtok,
+        cached_input_price_per_mtok::numeric(38, 18) as cached_input_price_per_mtok,
         -- 3 input : 1 output, the usual blend; only when both are priced.
         ((3 * input_price_per_mtok + output_price_per_mtok) / 4)::numeric(38, 18) as blended_price_per_mtok,
-        batch_input_price_per_mtok,
-        batch_output_price_per_mtok,
+        batch_input_price_per_mtok::numeric(38, 18) as batch_input_price_per_mtok,
+        batch_output_price_per_mtok::numeric(38, 18) as batch_output_price_per_mtok,
         price_source_count,
         prices_disagree,
         suspected_unit_error,

@@ -91,7 +91,7 @@ final as (
         case
             when per_month.matched_base_cost_usd > 0
                 then round(100 * per_month.matched_cost_usd / per_month.matched_base_cost_usd, 6)
-        end as price_index
+        end::numeric(38, 6) as price_index
 
     from per_month
 

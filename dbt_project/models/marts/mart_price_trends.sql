@@ -91,13 +91,13 @@ final as (
         with_previous.price_month,
         with_previous.model_count,
         with_previous.median_input_price_per_mtok,
-        with_previous.min_input_price_per_mtok,
-        with_previous.max_input_price_per_mtok,
+        with_previous.min_input_price_per_mtok::numeric(38, 18) as min_input_price_per_mtok,
+        with_previous.max_input_price_per_mtok::numeric(38, 18) as max_input_price_per_mtok,
         with_previous.median_output_price_per_mtok,
-        with_previous.min_output_price_per_mtok,
-        with_previous.max_output_price_per_mtok,
+        with_previous.min_output_price_per_mtok::numeric(38, 18) as min_output_price_per_mtok,
+        with_previous.max_output_price_per_mtok::numeric(38, 18) as max_output_price_per_mtok,
         with_previous.cheapest_model_id,
-        with_previous.cheapest_blended_price_per_mtok,
+        with_previous.cheapest_blended_price_per_mtok::numeric(38, 18) as cheapest_blended_price_per_mtok,
         -- Against the month before only; a tier absent that month has no change.
         case
             when with_previous.previous_month = with_previous.price_month - interval '1 month'
@@ -107,7 +107,7 @@ final as (
                     / with_previous.previous_median_input,
                     6
                 )
-        end as median_input_change_pct,
+        end::numeric(38, 6) as median_input_change_pct,
         case
             when with_previous.previous_month = with_previous.price_month - interval '1 month'
                 and with_previous.previous_median_output > 0
@@ -116,8 +116,8 @@ final as (
                     / with_previous.previous_median_output,
                     6
                 )
-        end as median_output_change_pct,
-        price_index.price_index
+        end::numeric(38, 6) as median_output_change_pct,
+        price_index.price_index::numeric(38, 6) as price_index
 
     from with_previous
     left join price_index

@@ -1,5 +1,5 @@
 -- OpenAI's catalog in the shared model vocabulary. The list endpoint says nothing about limits or capabilities,
--- so those columns are null here; the price registries and OpenRouter fill them in dim_models.
+-- so those columns are null here; the price registries and OpenRouter fill them in mart_model_comparison.
 
 with
 
