@@ -7,16 +7,8 @@ import re
 from collections.abc import Iterable
 
 REDACTED = "***"
-# Variables whose values are secrets, whatever their names say.
-SECRET_ENV_VARS = (
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "MISTRAL_API_KEY",
-    "HF_TOKEN",
-    "OPENROUTER_API_KEY",
-    "MODELATLAS_WAREHOUSE_PASSWORD",
-)
+# ModelAtlas's own secret variables; every source's key variable is one too (see `secret_variables`).
+OWN_SECRET_VARIABLES = ("MODELATLAS_WAREHOUSE_PASSWORD",)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@", re.I)
 _registered: set[str] = set()
 # Shorter values would redact ordinary words; no real key is this short.
@@ -29,9 +21,17 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
+def secret_variables() -> tuple[str, ...]:
+    """Variables whose values are secrets, whatever their names say: ModelAtlas's own and every source's key."""
+    # Imported here: the sources' modules use this module through the HTTP client.
+    from modelatlas.pipelines.registry import secret_variables as source_secrets
+
+    return (*OWN_SECRET_VARIABLES, *source_secrets())
+
+
 def known_secrets(extra: Iterable[str] = ()) -> list[str]:
     """All secrets to redact, longest first so that one never leaves part of another."""
-    values = {os.environ.get(name, "") for name in SECRET_ENV_VARS} | _registered | set(extra)
+    values = {os.environ.get(name, "") for name in secret_variables()} | _registered | set(extra)
     return sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
 
 

@@ -83,13 +83,13 @@ def catalog_batch(request: Request) -> Batch:
         raise TypeError(f"{request.spec.name} declares no catalog to fetch")
     items = fetch_catalog_items(request, catalog)
     rows = catalog_rows(items, catalog, fetched_at=request.fetched_at, region=request.region)
-    return Batch(tables={"models": rows}, origin=f"{request.base_url} [{request.region}]")
+    return Batch(tables={catalog.table: rows}, origin=f"{request.base_url} [{request.region}]")
 
 
 def models_table(catalog: Catalog, description: str, suite: Suite) -> TableSpec:
-    """The `models` table of a catalog source: merged on the provider's id, versioned by content and region."""
+    """The items' table of a catalog source: merged on the provider's id, versioned by content and region."""
     return TableSpec(
-        name="models",
+        name=catalog.table,
         description=description,
         columns={"id": "text", **catalog.column_types, **{k: v for k, v in CATALOG_COLUMNS.items() if k != "id"}},
         version_columns=("id", "content_hash", "region"),

@@ -150,6 +150,8 @@ class Catalog:
     column_types: Mapping[str, DataType]
     # Fields that change on every fetch (request time, counters): left out of the content hash.
     volatile: tuple[str, ...] = ()
+    # The table the items land in.
+    table: str = "models"
 
 
 @dataclass

@@ -19,7 +19,7 @@ PROXY_ENV_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https
 @pytest.fixture(autouse=True)
 def _isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     """No secret of the developer's environment, and no secret registered by another test, leaks into a test."""
-    for name in redaction.SECRET_ENV_VARS:
+    for name in redaction.secret_variables():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(redaction, "_registered", set())
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelatlas.redaction import REDACTED, SECRET_ENV_VARS, known_secrets, redact, register_secret
+from modelatlas.redaction import REDACTED, known_secrets, redact, register_secret, secret_variables
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_a_password_given_without_a_user_is_masked() -> None:
     assert "hunter22" not in redact("cannot connect to postgresql://:hunter22@db.internal:5432/modelatlas")
 
 
-@pytest.mark.parametrize("name", SECRET_ENV_VARS)
+@pytest.mark.parametrize("name", secret_variables())
 def test_values_of_secret_variables_are_masked(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv(name, "value-of-a-secret-42")
 

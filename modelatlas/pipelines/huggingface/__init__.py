@@ -300,7 +300,7 @@ SPEC = SourceSpec(
         Setting(
             "ORGS",
             ",".join(DEFAULT_ORGANIZATIONS),
-            "the Hugging Face organisations tracked, comma-separated",
+            "the organisations tracked, comma-separated",
             option="organizations",
             parse=parse_organizations,
         ),
