@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from modelatlas.assets.dbt import parse_stamp
+from modelatlas.settings import dbt_connection_settings
 
 ENV = {
     "MODELATLAS_DBT_HOST": "127.0.0.1",
@@ -14,6 +15,11 @@ ENV = {
     "MODELATLAS_DBT_DATABASE": "modelatlas",
     "DBT_ENV_SECRET_MODELATLAS_PASSWORD": "secret-one",
 }
+VARS = {"catalog_providers": ["openai"], "price_sources": ["litellm"]}
+
+
+def stamp(root: Path, env: dict[str, str] = ENV, variables: dict[str, list[str]] = VARS) -> str:
+    return parse_stamp(root, dbt_connection_settings(env), variables)
 
 
 def project(tmp_path: Path) -> Path:
@@ -30,36 +36,41 @@ def later(path: Path) -> None:
 
 def test_the_stamp_is_stable_while_nothing_changes(tmp_path: Path) -> None:
     root = project(tmp_path)
-    assert parse_stamp(root, ENV) == parse_stamp(root, dict(ENV))
+    assert stamp(root) == stamp(root, dict(ENV))
 
 
 def test_editing_adding_or_removing_a_model_changes_the_stamp(tmp_path: Path) -> None:
     root = project(tmp_path)
     model = root / "models" / "staging" / "stg_a.sql"
-    before = parse_stamp(root, ENV)
+    before = stamp(root)
     later(model)
-    edited = parse_stamp(root, ENV)
+    edited = stamp(root)
     assert edited != before
     added = root / "models" / "stg_b.sql"
     added.write_text("select 2\n")
-    with_new = parse_stamp(root, ENV)
+    with_new = stamp(root)
     assert with_new != edited
     added.unlink()
-    assert parse_stamp(root, ENV) != with_new
+    assert stamp(root) != with_new
 
 
 def test_another_database_changes_the_stamp_the_password_does_not(tmp_path: Path) -> None:
     root = project(tmp_path)
-    before = parse_stamp(root, ENV)
-    assert parse_stamp(root, {**ENV, "MODELATLAS_DBT_DATABASE": "modelatlas_sample"}) != before
-    assert parse_stamp(root, {**ENV, "DBT_ENV_SECRET_MODELATLAS_PASSWORD": "secret-two"}) == before
+    before = stamp(root)
+    assert stamp(root, {**ENV, "MODELATLAS_DBT_DATABASE": "modelatlas_sample"}) != before
+    assert stamp(root, {**ENV, "DBT_ENV_SECRET_MODELATLAS_PASSWORD": "secret-two"}) == before
     assert "secret-one" not in before
 
 
 def test_files_outside_what_dbt_parses_do_not_count(tmp_path: Path) -> None:
     root = project(tmp_path)
-    before = parse_stamp(root, ENV)
+    before = stamp(root)
     (root / "target").mkdir()
     (root / "target" / "run_results.json").write_text("{}")
     (root / "logs").mkdir()
-    assert parse_stamp(root, ENV) == before
+    assert stamp(root) == before
+
+
+def test_another_list_of_sources_changes_the_stamp(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    assert stamp(root, variables={**VARS, "catalog_providers": ["openai", "toy"]}) != stamp(root)
