@@ -89,10 +89,16 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 def _cmd_dbt(args: argparse.Namespace) -> int:
     from modelatlas.warehouse import Warehouse
 
+    from modelatlas.assets.dbt import vars_arguments
+
     info = Warehouse.from_env().ensure_ready()
     env = {**os.environ, **info.dbt_env()}
-    command = [tool_path("dbt"), *args.dbt_args, "--project-dir", str(DBT_PROJECT_DIR)]
-    command += ["--profiles-dir", str(DBT_PROJECT_DIR)]
+    command = [tool_path("dbt"), *args.dbt_args]
+    if args.dbt_args and not args.dbt_args[0].startswith("-"):
+        # A dbt command: the project, the profile and the source lists the union models read.
+        command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        if "--vars" not in args.dbt_args:
+            command += vars_arguments()
     return subprocess.call(command, env=env, cwd=DBT_PROJECT_DIR)
 
 
