@@ -29,6 +29,7 @@ lint: $(SYNCED)
 	$(BIN)/ruff check modelatlas tests bench
 	$(BIN)/ruff format --check modelatlas tests bench
 	$(BIN)/mypy
+	$(BIN)/deptry .
 
 format: $(SYNCED)
 	$(BIN)/ruff format modelatlas tests bench
