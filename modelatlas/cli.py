@@ -87,9 +87,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_dbt(args: argparse.Namespace) -> int:
-    from modelatlas.warehouse import Warehouse
-
     from modelatlas.assets.dbt import vars_arguments
+    from modelatlas.warehouse import Warehouse
 
     info = Warehouse.from_env().ensure_ready()
     env = {**os.environ, **info.dbt_env()}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from modelatlas.settings import dagster_home
 from modelatlas.warehouse import ConnectionInfo
 
 MARKER = "# Written by ModelAtlas from MODELATLAS_* settings; edits are overwritten. Remove this line to keep yours."
@@ -14,12 +15,6 @@ PASSWORD_ENV = "MODELATLAS_DAGSTER_PG_PASSWORD"
 # Runs of one source carry this tag; the run queue lets one run per value execute at a time.
 SOURCE_TAG = "modelatlas/source"
 DEFAULT_MAX_CONCURRENT_RUNS = 3
-
-
-def dagster_home(modelatlas_home: Path) -> Path:
-    """`DAGSTER_HOME` when set, else `MODELATLAS_HOME/dagster`."""
-    raw = os.environ.get("DAGSTER_HOME", "").strip()
-    return Path(raw).expanduser().resolve() if raw else modelatlas_home / "dagster"
 
 
 def instance_config(

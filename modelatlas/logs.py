@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from modelatlas.redaction import redact
+from modelatlas.settings import log_settings
 
-LOG_FORMAT_ENV = "MODELATLAS_LOG_FORMAT"
-LOG_LEVEL_ENV = "MODELATLAS_LOG_LEVEL"
 LIBRARY_LOGGERS = ("dagster", "dagster.builtin", "dagster.automation_condition_tester", "dlt", "great_expectations")
 _HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -50,13 +48,14 @@ def build_formatter(log_format: str) -> logging.Formatter:
 def configure_logging(level: str | None = None) -> None:
     """Send ModelAtlas and library logs to stderr in the configured format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(build_formatter(os.environ.get(LOG_FORMAT_ENV, "text").lower()))
+    log_format, configured_level = log_settings()
+    handler.setFormatter(build_formatter(log_format))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    resolved = (level or os.environ.get(LOG_LEVEL_ENV, "INFO")).upper()
+    resolved = (level or configured_level).upper()
     logging.getLogger("modelatlas").setLevel(resolved)
     # Library chatter (each dbt command Dagster starts, say) shows only when debugging.
     library_level = resolved if resolved == "DEBUG" else "WARNING"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
+
+from modelatlas.settings import variable_values
 
 REDACTED = "***"
 # ModelAtlas's own secret variables; every source's key variable is one too (see `secret_variables`).
@@ -31,7 +32,7 @@ def secret_variables() -> tuple[str, ...]:
 
 def known_secrets(extra: Iterable[str] = ()) -> list[str]:
     """All secrets to redact, longest first so that one never leaves part of another."""
-    values = {os.environ.get(name, "") for name in secret_variables()} | _registered | set(extra)
+    values = variable_values(secret_variables()) | _registered | set(extra)
     return sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
 
 

@@ -7,7 +7,7 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,29 @@ def tool_path(name: str) -> str:
     """A command installed beside this Python (an unactivated virtualenv works too), else the one on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def dagster_home(home: Path, env: Mapping[str, str] | None = None) -> Path:
+    """`DAGSTER_HOME` when set, else `MODELATLAS_HOME/dagster`."""
+    env = os.environ if env is None else env
+    raw = env.get("DAGSTER_HOME", "").strip()
+    return Path(raw).expanduser().resolve() if raw else home / "dagster"
+
+
+LOG_FORMAT_VARIABLE = "MODELATLAS_LOG_FORMAT"
+LOG_LEVEL_VARIABLE = "MODELATLAS_LOG_LEVEL"
+
+
+def log_settings(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(format, level) of ModelAtlas's logs: `MODELATLAS_LOG_FORMAT` (text or json), `MODELATLAS_LOG_LEVEL`."""
+    env = os.environ if env is None else env
+    return env.get(LOG_FORMAT_VARIABLE, "text").lower(), env.get(LOG_LEVEL_VARIABLE, "INFO").upper()
+
+
+def variable_values(names: Iterable[str], env: Mapping[str, str] | None = None) -> set[str]:
+    """The values the variables `names` are set to (secrets, for redaction)."""
+    env = os.environ if env is None else env
+    return {env.get(name, "") for name in names}
 
 
 def modelatlas_home(env: Mapping[str, str] | None = None) -> Path:

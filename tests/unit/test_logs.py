@@ -12,14 +12,9 @@ from typing import Any
 
 import pytest
 
-from modelatlas.logs import (
-    LOG_FORMAT_ENV,
-    LOG_LEVEL_ENV,
-    JsonFormatter,
-    RedactingFormatter,
-    build_formatter,
-    configure_logging,
-)
+from modelatlas.logs import JsonFormatter, RedactingFormatter, build_formatter, configure_logging
+from modelatlas.settings import LOG_FORMAT_VARIABLE as LOG_FORMAT_ENV
+from modelatlas.settings import LOG_LEVEL_VARIABLE as LOG_LEVEL_ENV
 
 Configure = Callable[..., AbstractContextManager[None]]
 log = logging.getLogger("modelatlas.tests")
