@@ -86,9 +86,7 @@ def generated_pages(specs: Sequence[SourceSpec], docs: Path = DOCS) -> dict[Path
     configuration_page = docs / "configuration.md"
     return {
         sources_page: with_block(sources_page.read_text(), "sources", sources_table(specs)),
-        configuration_page: with_block(
-            configuration_page.read_text(), "configuration", configuration_table(specs)
-        ),
+        configuration_page: with_block(configuration_page.read_text(), "configuration", configuration_table(specs)),
     }
 
 

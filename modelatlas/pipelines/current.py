@@ -106,3 +106,24 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
             if tracked:
                 contents[tuple(row[k] for k in tracked_key)] = str(row[content])
     return CurrentRows(row_count=count, prices=prices, contents=contents)
+
+
+def empty_tables(info: ConnectionInfo, dataset: str, tables: list[str]) -> set[str]:
+    """The tables of `dataset` among `tables` that hold no row (or do not exist yet)."""
+    empty = set()
+    with connect(info) as conn:
+        conn.read_only = True
+        existing = {
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables where table_schema = %s", [dataset]
+            )
+        }
+        for table in tables:
+            if table not in existing:
+                empty.add(table)
+                continue
+            query = sql.SQL("select 1 from {} limit 1").format(sql.Identifier(dataset, table))
+            if conn.execute(query).fetchone() is None:
+                empty.add(table)
+    return empty

@@ -23,7 +23,7 @@ from dlt.common.json import json as fast_json
 
 from modelatlas.errors import ConfigurationError
 from modelatlas.pipelines.catalog import catalog_batch
-from modelatlas.pipelines.current import Changes, changes, current_rows
+from modelatlas.pipelines.current import Changes, changes, current_rows, empty_tables
 from modelatlas.pipelines.http import RetryPolicy
 from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, make_pipeline, row_count
 from modelatlas.pipelines.quality import store
@@ -216,7 +216,9 @@ def load_source(
     store.record(info, list(gate.verdicts.values()), gate.quarantined, batch_id=gate.batch_id, run_id=run_id)
     result = SourceLoad(spec=spec, batch=batch, gate=gate, stats=request.stats)
     if not gate.blocked:
-        result.summary = load_batch(pipeline, spec, gate.passing, request.fetched_at)
+        appendable = [table.name for table in spec.tables if table.unique_rows and table.disposition == "merge"]
+        empty = empty_tables(info, pipeline.dataset_name, appendable) if appendable else set()
+        result.summary = load_batch(pipeline, spec, gate.passing, request.fetched_at, empty)
         for table in spec.tables:
             rows = gate.passing.get(table.name, [])
             result.versions[table.name] = data_version(table, rows)

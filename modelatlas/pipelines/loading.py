@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import SourceError, WarehouseError
@@ -98,16 +98,6 @@ def _items(rows: Rows | None) -> Iterator[Any]:
         yield list(rows)
 
 
-def is_empty_table(pipeline: dlt.Pipeline, table: str) -> bool:
-    """True when `table` of the pipeline's dataset has no row or does not exist yet."""
-    with pipeline.sql_client() as client:
-        try:
-            rows = client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1")
-        except DatabaseUndefinedRelation:
-            return True
-    return not rows
-
-
 def _table_hints(table: TableSpec) -> dict[str, Any]:
     hints: dict[str, Any] = {"columns": table.column_hints()}
     if table.primary_key:
@@ -135,12 +125,16 @@ def raw_source(name: str, resources: list[DltResource]) -> DltSource:
 
 
 def load_batch(
-    pipeline: dlt.Pipeline, spec: SourceSpec, rows: Mapping[str, Rows], observed_at: datetime | None = None
+    pipeline: dlt.Pipeline,
+    spec: SourceSpec,
+    rows: Mapping[str, Rows],
+    observed_at: datetime | None = None,
+    empty: AbstractSet[str] = frozenset(),
 ) -> LoadSummary:
     """Load the rows of every declared table in one dlt run, after completing any load an earlier run left unfinished.
 
-    A merge of unique rows into an empty table is an append: there is nothing to merge with, and the merge's staging
-    copy and insert took half of a big first load.
+    A merge of unique rows into a table that is `empty` is an append: there is nothing to merge with, and the merge's
+    staging copy and insert took half of a big first load.
     """
     started = time.monotonic()
     try:
@@ -151,7 +145,7 @@ def load_batch(
         resources = []
         for table in spec.tables:
             disposition = table.write_disposition(observed_at)
-            if table.unique_rows and table.disposition == "merge" and is_empty_table(pipeline, table.name):
+            if table.unique_rows and table.disposition == "merge" and table.name in empty:
                 disposition = "append"
             resources.append(table_resource(table, rows.get(table.name), disposition))
         info: LoadInfo = pipeline.run(raw_source(spec.name, resources))

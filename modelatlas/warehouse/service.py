@@ -115,7 +115,7 @@ def read_only_query(
     with connect(info) as conn:
         conn.read_only = True
         try:
-            conn.execute(f"set statement_timeout = {_QUERY_TIMEOUT_MS}")
+            conn.execute(sql.SQL("set statement_timeout = {}").format(sql.Literal(_QUERY_TIMEOUT_MS)))
             cursor = conn.execute(query, params)
         except psycopg.Error as exc:
             raise WarehouseError(f"the query failed: {redact(str(exc)).strip()}") from None
