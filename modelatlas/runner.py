@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,7 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
 
         if extraction:
             summary = _summarize(execute(extraction))
+            summary.reports += last_good_build_reports(graph, summary.failed_steps, models)
         if summary is None or not summary.interrupted:
             cursor_file = Path(instance.root_directory) / RUN_CURSOR_FILE
             due = due_models(definitions, instance, models, cursor_file)
@@ -262,6 +263,25 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def last_good_build_reports(graph: Any, failed_steps: Sequence[str], models: Sequence[dg.AssetKey]) -> list[str]:
+    """One line per source that failed: the dbt models reading it build from its last good load."""
+    reports = []
+    for step in failed_steps:
+        loaded = [key for key in graph.get_all_asset_keys() if key.path[0] == step]
+        if not loaded:
+            continue
+        readers = sorted(
+            (key for key in dg.AssetSelection.assets(*loaded).downstream().resolve(graph) if key in set(models)),
+            key=str,
+        )
+        if readers:
+            reports.append(
+                f"dbt: {len(readers)} models read {step}, which failed: they keep its last good load "
+                f"({', '.join(key.path[-1] for key in readers[:5])}{', ...' if len(readers) > 5 else ''})"
+            )
+    return reports
 
 
 def _status(summary: RunSummary) -> str:

@@ -97,6 +97,9 @@ def test_an_unreachable_provider_fails_alone_and_dbt_still_builds(
     assert "marts/dim_models" in summary.materialized
     assert "marts/mart_model_prices_current" in summary.materialized
     assert any(report.startswith("openai: unreachable") for report in summary.reports)
+    # What reads the failed source still builds (rebuild), from its last good load, and the summary says so.
+    [readers] = [report for report in summary.reports if "read raw_openai, which failed" in report]
+    assert "they keep its last good load (" in readers and "stg_openai__models" in readers
     assert run_exit_code(summary, strict=False) == 0
     assert run_exit_code(summary, strict=True) == 1
     assert "sk-test-openai-unreachable" not in json.dumps(summary.failures)
