@@ -19,7 +19,7 @@ from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import prepare_instance
 from modelatlas.pipelines.engine import ensure_tables
-from modelatlas.pipelines.loading import dlt_environment, make_pipeline
+from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.pipelines.registry import sources
 from modelatlas.settings import environment
@@ -77,7 +77,6 @@ def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     os.environ.update(info.dbt_env())
-    os.environ.update(dlt_environment())
     pipelines = warehouse.settings.home / "dlt" / info.database
     for spec in sources():
         ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from modelatlas.pipelines.loading import dlt_environment
 from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT
 from modelatlas.pipelines.registry import sources
 from modelatlas.settings import warehouse_settings
@@ -49,7 +48,7 @@ def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch, build_simulator(keyless) as simulator:
         for name in isolated_variables():
             patch.delenv(name, raising=False)
-        for name, value in {**dlt_environment(), **GX_ENVIRONMENT}.items():
+        for name, value in GX_ENVIRONMENT.items():
             patch.setenv(name, value)
         patch.setenv("MODELATLAS_HOME", str(home))
         patch.setenv("MODELATLAS_WAREHOUSE_PORT", str(free_port()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -23,21 +22,22 @@ from modelatlas.redaction import redact
 
 log = logging.getLogger(__name__)
 
-# dlt reads these from the environment; ModelAtlas makes no calls home and shows no progress bars.
-DLT_DEFAULTS = {
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
-    "RUNTIME__LOG_LEVEL": "WARNING",
-    "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+# dlt's settings for ModelAtlas's pipelines: no calls home, no progress bars. They go to dlt's in-memory config,
+# under any value the environment sets (dlt reads the environment first), never into the environment itself.
+DLT_SETTINGS: dict[str, Any] = {
+    "runtime.dlthub_telemetry": False,
+    "runtime.log_level": "WARNING",
+    "normalize.data_writer.disable_compression": True,
     # Merge staging tables are emptied after each load instead of keeping a second copy of every row.
-    "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    "load.truncate_staging_dataset": True,
     # Arrow tables get dlt's load id and row id columns too, so they fit tables that dict loads created.
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+    "normalize.parquet_normalizer.add_dlt_load_id": True,
+    "normalize.parquet_normalizer.add_dlt_id": True,
     # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
-    "DATA_WRITER__FILE_MAX_ITEMS": "100000",
+    "data_writer.file_max_items": 100_000,
     # Ctrl-C (SIGINT) or SIGTERM interrupts the whole cycle. dlt would catch it in normalize and load, fail only that
     # step and let the run go on; the next run completes the half-finished load package instead (load_batch).
-    "RUNTIME__INTERCEPT_SIGNALS": "false",
+    "runtime.intercept_signals": False,
 }
 # Arrow tables carry JSON as text under a `json` column hint; dlt warns that the hints differ on every load, while
 # PostgreSQL parsing the text into jsonb is exactly what is meant.
@@ -64,13 +64,15 @@ class LoadSummary:
     elapsed_s: float = 0.0
 
 
-def dlt_environment() -> dict[str, str]:
-    """The dlt settings ModelAtlas runs with; a value the user set already wins."""
-    return {name: os.environ.get(name, value) for name, value in DLT_DEFAULTS.items()}
+def configure_dlt() -> None:
+    """Give dlt ModelAtlas's settings (the environment's values, when set, still win)."""
+    for key, value in DLT_SETTINGS.items():
+        dlt.config[key] = value
 
 
 def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
     """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
+    configure_dlt()
     dlt_logger = logging.getLogger("dlt")
     if _EXPECTED_WARNINGS_FILTER not in dlt_logger.filters:
         dlt_logger.addFilter(_EXPECTED_WARNINGS_FILTER)

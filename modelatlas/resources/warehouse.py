@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 import dlt
 
-from modelatlas.pipelines.loading import dlt_environment, make_pipeline
+from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.settings import WarehouseSettings, warehouse_settings
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
@@ -38,8 +38,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Set up the run's libraries: dlt's settings, and the warehouse's connection for dbt's profile."""
-        os.environ.update(dlt_environment())
+        """Give this run's dbt processes the warehouse's connection (dbt's profile reads the environment)."""
         os.environ.update(self.connection().dbt_env())
 
     def warehouse(self) -> Warehouse:

@@ -53,7 +53,9 @@ SPEC = SourceSpec(
 
 
 def rows(*sizes: int | None) -> list[dict[str, object]]:
-    return [{"id": f"m{n}" if size is not None else None, "size": size, "batch_id": "b1"} for n, size in enumerate(sizes)]
+    return [
+        {"id": f"m{n}" if size is not None else None, "size": size, "batch_id": "b1"} for n, size in enumerate(sizes)
+    ]
 
 
 def loaded(batch_rows: list[dict[str, object]], baseline: Baseline | None = None) -> SourceLoad:
@@ -102,7 +104,9 @@ def test_a_blocked_batch_fails_its_check_and_the_asset_with_the_reason() -> None
     assert check.description is not None and check.description.startswith("blocked: the batch lists at least 5 rows")
     failure = blocked_failure(SPEC, load.gate)
     assert failure.description is not None
-    assert failure.description.startswith("toy: batch b1 blocked by the quality gate, nothing loaded, previous data kept")
+    assert failure.description.startswith(
+        "toy: batch b1 blocked by the quality gate, nothing loaded, previous data kept"
+    )
     assert failure.metadata[REPORT_METADATA_KEY].value == failure.description
     assert load.report() == failure.description
 
