@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -26,8 +27,14 @@ def as_integer(value: Any) -> int | None:
 
 
 def as_number(value: Any) -> float | None:
-    """A JSON number as a float (booleans are not numbers)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite JSON number as a float (booleans are not numbers; NaN and infinities are no JSON numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_text(value: Any) -> str | None:
