@@ -267,8 +267,10 @@ def fetch_items(
     """Every item of every page, each id once, at most `limit`; a page that brings no new item is the last."""
     seen: set[str] = set()
     taken = 0
-    if limit is not None and endpoint.paginator.size is not None:
-        page_size = min(page_size or endpoint.paginator.size.default, limit)
+    size = endpoint.paginator.size
+    if limit is not None and size is not None:
+        # The page size rule holds before the limit shortens the page: a size the API refuses is no less an error.
+        page_size = min(size.checked(page_size, client.provider), limit)
     for _, items in fetch_pages(client, endpoint, stats, page_size=page_size, params=params):
         fresh = 0
         for item in items:
