@@ -254,6 +254,13 @@ def fetch_pages(
             raise SourceError(f"{client.provider}: /{endpoint.path} {exc}") from None
 
 
+def _seen_key(item: Any, identity: str | None) -> str:
+    # An item without an id is known by its whole content: a page that repeats it brings nothing new.
+    if identity is not None:
+        return "id:" + identity
+    return "item:" + json.dumps(item, sort_keys=True, default=str)
+
+
 def fetch_items(
     client: ApiClient,
     endpoint: Endpoint,
@@ -264,7 +271,7 @@ def fetch_items(
     params: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> Iterator[Any]:
-    """Every item of every page, each id once, at most `limit`; a page that brings no new item is the last."""
+    """Every item of every page, each id (or item without one) once, at most `limit`; a page of nothing new ends it."""
     seen: set[str] = set()
     taken = 0
     size = endpoint.paginator.size
@@ -274,11 +281,10 @@ def fetch_items(
     for _, items in fetch_pages(client, endpoint, stats, page_size=page_size, params=params):
         fresh = 0
         for item in items:
-            identity = identify(item)
-            if identity is not None:
-                if identity in seen:
-                    continue
-                seen.add(identity)
+            key = _seen_key(item, identify(item))
+            if key in seen:
+                continue
+            seen.add(key)
             fresh += 1
             yield item
             taken += 1
