@@ -451,7 +451,7 @@ def test_a_transient_fault_is_retried_and_the_catalog_is_complete(
     if kind == "rate_limit":
         waited = retries[0].at - failed.at
         if spec.name in NO_ADVERTISED_DELAY:
-            assert FAST.initial_wait_s <= waited < ADVERTISED_DELAY_S
+            assert FAST.initial_wait_s <= waited < 1.0  # FAST's own backoff (at most 0.25 s), with room for a busy host
         else:
             assert waited >= ADVERTISED_DELAY_S
     assert "retrying" in caplog.text
