@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+# bigint's range: a larger whole number fails the load (PostgreSQL) or the Arrow conversion instead of being null.
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+# ASCII digits only (str.isdigit also takes '²', which int() refuses); 19 digits hold every bigint.
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
 
 def as_integer(value: Any) -> int | None:
-    """A whole number: a JSON integer, an integral float, or a string of digits (Google's int64 fields)."""
+    """A whole number that fits a bigint: a JSON integer, an integral float, or a string of digits (Google's int64)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
+        value = int(value) if value.is_integer() else None
+    elif isinstance(value, str):
+        text = value.strip()
+        value = int(text) if _DIGITS.fullmatch(text) else None
+    return value if isinstance(value, int) and _BIGINT_MIN <= value <= _BIGINT_MAX else None
 
 
 def as_number(value: Any) -> float | None:
-    """A JSON number as a float (booleans are not numbers)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite JSON number as a float (booleans are not numbers; NaN and infinities are no JSON numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_text(value: Any) -> str | None:

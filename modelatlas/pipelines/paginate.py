@@ -254,6 +254,13 @@ def fetch_pages(
             raise SourceError(f"{client.provider}: /{endpoint.path} {exc}") from None
 
 
+def _seen_key(item: Any, identity: str | None) -> str:
+    # An item without an id is known by its whole content: a page that repeats it brings nothing new.
+    if identity is not None:
+        return "id:" + identity
+    return "item:" + json.dumps(item, sort_keys=True, default=str)
+
+
 def fetch_items(
     client: ApiClient,
     endpoint: Endpoint,
@@ -264,19 +271,20 @@ def fetch_items(
     params: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> Iterator[Any]:
-    """Every item of every page, each id once, at most `limit`; a page that brings no new item is the last."""
+    """Every item of every page, each id (or item without one) once, at most `limit`; a page of nothing new ends it."""
     seen: set[str] = set()
     taken = 0
-    if limit is not None and endpoint.paginator.size is not None:
-        page_size = min(page_size or endpoint.paginator.size.default, limit)
+    size = endpoint.paginator.size
+    if limit is not None and size is not None:
+        # The page size rule holds before the limit shortens the page: a size the API refuses is no less an error.
+        page_size = min(size.checked(page_size, client.provider), limit)
     for _, items in fetch_pages(client, endpoint, stats, page_size=page_size, params=params):
         fresh = 0
         for item in items:
-            identity = identify(item)
-            if identity is not None:
-                if identity in seen:
-                    continue
-                seen.add(identity)
+            key = _seen_key(item, identify(item))
+            if key in seen:
+                continue
+            seen.add(key)
             fresh += 1
             yield item
             taken += 1

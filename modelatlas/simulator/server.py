@@ -151,6 +151,7 @@ def _apply(fault: Fault, handler: ProviderHandler, request: SimRequest) -> SimRe
 def _handler_class(simulator: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._answer()

@@ -1,32 +1,81 @@
-"""Catalog data versions: the same content gives the same version, whatever the order it was fetched in."""
+"""Catalog data versions: a table's version is its loaded content, whatever order it came in and whenever fetched."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
+from typing import Any
 
-from modelatlas.assets.catalogs import catalog_data_version
-from modelatlas.pipelines.catalog import FetchStats
-from modelatlas.pipelines.huggingface import page_rows
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelatlas.pipelines import huggingface, openai, openrouter
+from modelatlas.pipelines.catalog import catalog_rows
+from modelatlas.pipelines.engine import data_version, tracked_contents
 from modelatlas.simulator.core import load_fixture
 
-
-def test_the_same_models_give_the_same_version_in_any_order() -> None:
-    first = catalog_data_version({"a": "h1", "b": "h2"}, "global")
-    assert first == catalog_data_version({"b": "h2", "a": "h1"}, "global")
-    assert first != catalog_data_version({"a": "h1", "b": "h3"}, "global")
-    assert first != catalog_data_version({"a": "h1"}, "global")
-    assert first != catalog_data_version({"a": "h1", "b": "h2"}, "eu")
+MODELS = openai.SPEC.table("models")
+OPENAI: list[dict[str, Any]] = load_fixture("openai")
+HUB: list[dict[str, Any]] = load_fixture("huggingface")
+MONDAY, TUESDAY = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC)
 
 
-def test_hugging_face_rows_record_the_counters_observed() -> None:
-    items = load_fixture("huggingface")[:3]
-    stats = FetchStats()
-    page_rows(items, fetched_at=datetime(2026, 1, 1, tzinfo=UTC), region="global", stats=stats, listed=set())
-    item = items[0]
-    assert stats.observations[item["id"]] == f"{item['downloads']}:{item['likes']}:{float(item['trendingScore'])}"
-    busier = {**item, "downloads": item["downloads"] + 1}
-    again = FetchStats()
-    page_rows([busier], fetched_at=datetime(2026, 1, 2, tzinfo=UTC), region="global", stats=again, listed=set())
-    assert catalog_data_version(again.observations, "global") != catalog_data_version(
-        {item["id"]: stats.observations[item["id"]]}, "global"
+def rows(items: list[Any], fetched_at: datetime = MONDAY, region: str = "global") -> list[dict[str, Any]]:
+    return catalog_rows(items, openai.CATALOG, fetched_at=fetched_at, region=region)
+
+
+def hub_tables(items: list[Any], fetched_at: datetime = MONDAY) -> dict[str, Any]:
+    models = huggingface.models_table(catalog_rows(items, huggingface.CATALOG, fetched_at=fetched_at, region="global"))
+    return {"models": models, "model_stats": huggingface.stats_table(models)}
+
+
+def hub_version(table: str, items: list[Any], fetched_at: datetime = MONDAY) -> str:
+    return data_version(huggingface.SPEC.table(table), hub_tables(items, fetched_at)[table])
+
+
+@given(st.randoms(use_true_random=False))
+def test_the_same_models_give_the_same_version_in_any_order_and_at_any_fetch(shuffler: random.Random) -> None:
+    shuffled = list(OPENAI)
+    shuffler.shuffle(shuffled)
+    assert data_version(MODELS, rows(shuffled, TUESDAY)) == data_version(MODELS, rows(OPENAI, MONDAY))
+
+
+def test_another_content_another_model_or_another_region_is_another_version() -> None:
+    version = data_version(MODELS, rows(OPENAI))
+    edited = [{**OPENAI[0], "owned_by": "someone-else"}, *OPENAI[1:]]
+    assert data_version(MODELS, rows(edited)) != version
+    assert data_version(MODELS, rows(OPENAI[1:])) != version
+    assert data_version(MODELS, rows(OPENAI, region="eu")) != version
+
+
+def test_an_arrow_table_in_another_order_has_the_same_version() -> None:
+    table = hub_tables(HUB)["models"]
+    reversed_table = table.take(list(reversed(range(table.num_rows))))
+    spec = huggingface.SPEC.table("models")
+    assert data_version(spec, reversed_table) == data_version(spec, table)
+    assert data_version(spec, table.slice(1)) != data_version(spec, table)
+
+
+def test_hugging_face_counters_move_the_stats_version_only() -> None:
+    busier = [{**HUB[0], "downloads": HUB[0]["downloads"] + 1}, *HUB[1:]]
+    assert hub_version("models", busier, TUESDAY) == hub_version("models", HUB)
+    assert hub_version("model_stats", busier) != hub_version("model_stats", HUB)
+    assert hub_version("model_stats", HUB, TUESDAY) == hub_version("model_stats", HUB)
+
+
+def test_the_tracked_contents_of_a_catalog_are_its_content_hashes_by_id() -> None:
+    loaded = rows(OPENAI)
+    assert tracked_contents(MODELS, loaded) == {(row["id"],): row["content_hash"] for row in loaded}
+    hub = hub_tables(HUB)["models"]
+    assert tracked_contents(huggingface.SPEC.table("models"), hub) == dict(
+        zip(((i,) for i in hub.column("id").to_pylist()), hub.column("content_hash").to_pylist(), strict=True)
     )
+
+
+def test_untracked_tables_have_no_tracked_contents_and_price_points_are_tracked_by_their_natural_key() -> None:
+    assert tracked_contents(huggingface.SPEC.table("model_stats"), hub_tables(HUB)["model_stats"]) == {}
+    points = openrouter.SPEC.table("price_points")
+    assert points.tracked_by is not None
+    key, content = points.tracked_by
+    row = {name: f"{name}-value" for name in (*key, content)}
+    assert tracked_contents(points, [row]) == {tuple(row[name] for name in key): row[content]}

@@ -1,4 +1,4 @@
-"""Hugging Face rows as Arrow tables: the rows, their hash, the table schema and the batches the source yields."""
+"""Hugging Face rows as Arrow tables: the `models` table's schema and values, JSON as text, and the stats table."""
 
 from __future__ import annotations
 
@@ -10,93 +10,85 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from modelatlas.pipelines import huggingface
-from modelatlas.pipelines.catalog import FetchStats, batch_id
+from modelatlas.pipelines.catalog import batch_id, catalog_row
 from modelatlas.pipelines.huggingface import (
+    CATALOG,
     MODEL_SCHEMA,
-    ModelRows,
-    huggingface_source,
+    MODELS_COLUMNS,
+    SPEC,
+    STATS_COLUMNS,
     models_table,
-    page_rows,
-    stable_hash,
     stats_table,
 )
+from modelatlas.simulator import Simulator, build_simulator
 from modelatlas.simulator.core import load_fixture
-from modelatlas.simulator.huggingface import HuggingFaceHandler
-from modelatlas.simulator.server import Simulator
+from tests.unit.simulated import simulated_fetch
 
 FIXTURE: list[dict[str, Any]] = load_fixture("huggingface")
 FETCHED_AT = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+ARROW_TYPES = {
+    "text": pa.string(),
+    "json": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
 
 
-def rows_of(items: list[dict[str, Any]], listed: set[str] | None = None) -> tuple[list[dict[str, Any]], FetchStats]:
-    stats = FetchStats()
-    rows = page_rows(items, fetched_at=FETCHED_AT, region="eu", stats=stats, listed=set() if listed is None else listed)
-    return rows, stats
+def rows_of(items: list[Any]) -> list[dict[str, Any]]:
+    batch = batch_id(FETCHED_AT)
+    return [catalog_row(item, CATALOG, batch=batch, fetched_at=FETCHED_AT, region="eu") for item in items]
+
+
+def test_the_schema_is_the_declared_columns_in_their_arrow_types() -> None:
+    assert MODEL_SCHEMA.names == list(MODELS_COLUMNS) == list(SPEC.table("models").columns)
+    assert [MODEL_SCHEMA.field(name).type for name in MODEL_SCHEMA.names] == [
+        ARROW_TYPES[data_type] for data_type in MODELS_COLUMNS.values()
+    ]
 
 
 def test_a_row_keeps_the_whole_item_as_json_text_and_the_fetch_context() -> None:
     item = FIXTURE[0]
-    [row], stats = rows_of([item])
+    [row] = models_table(rows_of([item])).to_pylist()
     assert row["id"] == item["id"]
     assert json.loads(row["payload"]) == item
     assert json.loads(row["tags"]) == item["tags"]
-    assert row["region"] == "eu"
-    assert row["batch_id"] == batch_id(FETCHED_AT)
-    assert row["_fetched_at"] == FETCHED_AT
+    assert (row["region"], row["batch_id"], row["_fetched_at"]) == ("eu", "20260501T123000.000000Z", FETCHED_AT)
     assert row["created_at"] == datetime(2024, 7, 18, 8, 56, tzinfo=UTC)
-    assert stats.items == 1
-    assert stats.content_hashes == {item["id"]: row["content_hash"]}
-
-
-def test_a_model_listed_twice_in_one_fetch_is_kept_once() -> None:
-    listed: set[str] = set()
-    first, _ = rows_of(FIXTURE[:3], listed)
-    again, stats = rows_of(FIXTURE[2:5], listed)
-    assert [row["id"] for row in first] == [item["id"] for item in FIXTURE[:3]]
-    assert [row["id"] for row in again] == [item["id"] for item in FIXTURE[3:5]]
-    assert stats.items == 2
+    assert row["downloads"] == item["downloads"] and row["trending_score"] == float(item["trendingScore"])
 
 
 def test_a_model_without_tags_has_null_tags_not_the_text_null() -> None:
     item = {key: value for key, value in FIXTURE[0].items() if key != "tags"}
-    [row], _ = rows_of([item])
+    [row] = models_table(rows_of([item])).to_pylist()
     assert row["tags"] is None
 
 
-def test_the_hash_ignores_the_counters_but_not_the_catalog_entry() -> None:
-    item = FIXTURE[0]
-    busier = {**item, "downloads": item["downloads"] + 1000, "likes": 0, "trendingScore": 99}
-    assert stable_hash(busier) == stable_hash(item)
-    assert stable_hash({**item, "gated": "auto"}) != stable_hash(item)
-    # Key order is not content: the same object listed with its keys shuffled hashes the same.
-    assert stable_hash(dict(reversed(list(item.items())))) == stable_hash(item)
+def test_an_item_that_is_no_object_keeps_its_value_in_the_payload_with_no_id() -> None:
+    [row] = models_table(rows_of(["meta-llama/Llama-3.1-8B"])).to_pylist()
+    assert row["id"] is None and json.loads(row["payload"]) == {"item": "meta-llama/Llama-3.1-8B"}
+    assert all(row[name] is None for name in CATALOG.column_types)
 
 
-def test_the_table_has_the_model_schema_and_the_rows_values() -> None:
-    rows, _ = rows_of(FIXTURE[:4])
+def test_the_table_holds_the_rows_values_in_order() -> None:
+    rows = rows_of(FIXTURE[:4])
     table = models_table(rows)
-    assert table.schema == MODEL_SCHEMA
-    assert table.num_rows == 4
-    assert table.column("id").to_pylist() == [row["id"] for row in rows]
+    assert table.schema == MODEL_SCHEMA and table.num_rows == 4
+    assert table.column("id").to_pylist() == [item["id"] for item in FIXTURE[:4]]
     assert table.column("downloads").to_pylist() == [item["downloads"] for item in FIXTURE[:4]]
+    assert table.column("content_hash").to_pylist() == [row["content_hash"] for row in rows]
     assert table.column("_fetched_at").to_pylist() == [FETCHED_AT] * 4
 
 
-def test_taking_the_rows_empties_the_gatherer() -> None:
-    gathered = ModelRows()
-    rows, _ = rows_of(FIXTURE[:3])
-    gathered.extend(rows)
-    assert len(gathered) == 3
-    assert gathered.take().num_rows == 3
-    assert len(gathered) == 0
-    assert gathered.take().num_rows == 0
+def test_an_empty_fetch_is_an_empty_table_of_the_schema() -> None:
+    table = models_table([])
+    assert table.num_rows == 0 and table.schema == MODEL_SCHEMA
+    assert stats_table(table).num_rows == 0
 
 
 def test_the_stats_table_is_the_counters_at_the_fetch_time() -> None:
-    rows, _ = rows_of(FIXTURE[:2])
-    stats = stats_table(models_table(rows))
-    assert stats.column_names == ["id", "downloads", "likes", "trending_score", "observed_at", "batch_id"]
+    stats = stats_table(models_table(rows_of(FIXTURE[:2])))
+    assert stats.column_names == list(STATS_COLUMNS) == list(SPEC.table("model_stats").columns)
     assert stats.to_pylist()[0] == {
         "id": FIXTURE[0]["id"],
         "downloads": FIXTURE[0]["downloads"],
@@ -107,22 +99,17 @@ def test_the_stats_table_is_the_counters_at_the_fetch_time() -> None:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def simulator() -> Iterator[Simulator]:
-    with Simulator({"huggingface": HuggingFaceHandler(None)}) as server:
+    with build_simulator([SPEC]) as server:
         yield server
 
 
-def test_the_source_yields_arrow_tables_of_at_most_the_batch_size(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(huggingface, "ARROW_BATCH_ROWS", 10)
-    organizations = sorted({item["author"] for item in FIXTURE})
-    source = huggingface_source(base_url=simulator.root_url("huggingface"), organizations=organizations, page_size=4)
-    tables = list(source.resources["models"])
-    assert all(isinstance(table, pa.Table) for table in tables)
-    # Pages of at most 4 are gathered until 10 rows or more: each table holds 10 to 13 rows, the last the rest.
-    assert all(10 <= table.num_rows <= 13 for table in tables[:-1])
-    assert sorted(id_ for table in tables for id_ in table.column("id").to_pylist()) == sorted(
-        item["id"] for item in FIXTURE
-    )
+def test_a_fetch_is_one_arrow_table_per_table(simulator: Simulator) -> None:
+    batch, _ = simulated_fetch(SPEC, simulator, page_size=4)
+    models, stats = batch.tables["models"], batch.tables["model_stats"]
+    assert isinstance(models, pa.Table) and isinstance(stats, pa.Table)
+    assert models.schema == MODEL_SCHEMA
+    assert sorted(models.column("id").to_pylist()) == sorted(item["id"] for item in FIXTURE)
+    assert stats.column("id").to_pylist() == models.column("id").to_pylist()
+    assert set(stats.column("batch_id").to_pylist()) == set(models.column("batch_id").to_pylist())

@@ -1,9 +1,12 @@
-"""Gemini's pure extraction and pagination, and the simulator's paging and error shapes, without a network."""
+"""Gemini's quirks: a bad key answered 400 API_KEY_INVALID, ids without the `models/` prefix, int64 fields as strings,
+`pageToken` pages that omit an empty list, the delay in the body's RetryInfo, and the simulator's shapes."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import httpx
@@ -12,26 +15,19 @@ from genai_prices.data import providers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats
-from modelatlas.pipelines.gemini import (
-    DEFAULT_PAGE_SIZE,
-    MODEL_COLUMN_TYPES,
-    fetch_models,
-    is_invalid_key_error,
-    list_params,
-    model_columns,
-    model_id,
-    next_page_token,
-    page_models,
-    rejects_key,
-)
+from modelatlas.errors import SourceError
+from modelatlas.pipelines.catalog import catalog_rows
+from modelatlas.pipelines.gemini import CATALOG, COLUMN_TYPES, SPEC, is_invalid_key_error, model_columns, rejects_key
 from modelatlas.pipelines.http import ApiClient, retry_delay_s
+from modelatlas.pipelines.paginate import PageSize, fetch_items, page_items
+from modelatlas.pipelines.spec import FetchStats
+from modelatlas.simulator import Simulator, build_simulator, sample_key
 from modelatlas.simulator.core import SimRequest, SimResponse, load_fixture
-from modelatlas.simulator.gemini import GeminiHandler, page_token, token_name
+from modelatlas.simulator.gemini import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, GeminiHandler, page_token, token_name
+from tests.unit.simulated import simulated_fetch
 
-KEY = "AIza-unit-test-0123456789"
-FIXTURE = load_fixture("gemini")
+KEY = sample_key("gemini")
+FIXTURE: list[dict[str, Any]] = load_fixture("gemini")
 FULL = {
     "name": "models/gemini-2.5-pro",
     "baseModelId": "gemini-2.5-pro",
@@ -47,26 +43,12 @@ FULL = {
     "maxTemperature": 2,
     "thinking": True,
 }
-json_values = st.recursive(
+JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=10,
 )
-GEMINI_FIELDS = [
-    "name",
-    "baseModelId",
-    "version",
-    "displayName",
-    "description",
-    "inputTokenLimit",
-    "outputTokenLimit",
-    "supportedGenerationMethods",
-    "temperature",
-    "topP",
-    "topK",
-    "maxTemperature",
-    "thinking",
-]
+GEMINI_FIELDS = list(FULL)
 PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
     "text": str,
     "bigint": int,
@@ -86,58 +68,46 @@ def sim_response(simulated: SimResponse) -> httpx.Response:
 
 
 def list_request(handler: GeminiHandler, **params: str) -> SimResponse:
-    request = SimRequest(
-        method="GET",
-        path="/v1beta/models",
-        query={name: [value] for name, value in params.items()},
-        headers={"x-goog-api-key": KEY},
-        base_url="http://sim/gemini",
-    )
+    request = SimRequest("GET", "/v1beta/models", {k: [v] for k, v in params.items()}, {"x-goog-api-key": KEY}, "")
     denied = handler.authenticate(request)
     return denied if denied is not None else handler.route(request)
 
 
-class HandlerClient:
-    """Stands in for ApiClient: serves `get_json` from a GeminiHandler in-process."""
-
-    def __init__(self, handler: GeminiHandler) -> None:
-        self.handler = handler
-        self.requests_made = 0
-        self.params: list[dict[str, Any]] = []
-
-    def get_json(self, path: str, params: dict[str, Any]) -> tuple[Any, None]:
-        self.requests_made += 1
-        self.params.append(dict(params))
-        simulated = list_request(self.handler, **{name: str(value) for name, value in params.items()})
-        assert simulated.status == 200, simulated.body
-        return simulated.body, None
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    with build_simulator([SPEC]) as server:
+        yield server
 
 
-def fetch_all(handler: GeminiHandler, page_size: int = DEFAULT_PAGE_SIZE) -> tuple[list[dict[str, Any]], FetchStats]:
-    stats = FetchStats()
-    client = HandlerClient(handler)
-    items = list(fetch_models(cast(ApiClient, client), stats, page_size))
-    return items, stats
+@pytest.fixture
+def sim(simulator: Simulator) -> Iterator[Simulator]:
+    simulator.clear()
+    yield simulator
+    simulator.clear()
 
 
-def handler_with(names: list[str]) -> GeminiHandler:
-    handler = GeminiHandler(KEY)
-    handler.models = [{"name": f"models/{name}", "displayName": name} for name in names]
-    return handler
+# --- ids and columns ------------------------------------------------------------------------------------------------
 
 
-# --- extraction ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("models/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("gemini-2.5-pro", "gemini-2.5-pro"),
+        ("models/models/x", "models/x"),  # only the one prefix
+        ("models/", None),  # nothing left: no id, the gate quarantines the row
+        ("", None),
+        (7, None),
+        (None, None),
+    ],
+)
+def test_the_id_is_the_resource_name_without_its_prefix(name: Any, expected: str | None) -> None:
+    assert CATALOG.identify({"name": name}) == expected
 
 
-def test_model_id_drops_the_resource_prefix_only() -> None:
-    assert model_id("models/gemini-2.5-pro") == "gemini-2.5-pro"
-    assert model_id("gemini-2.5-pro") == "gemini-2.5-pro"
-    assert model_id("models/models/x") == "models/x"
-
-
-@given(st.text())
-def test_model_id_inverts_the_prefix(suffix: str) -> None:
-    assert model_id("models/" + suffix) == suffix
+@given(st.text(min_size=1))
+def test_the_id_inverts_the_prefix(suffix: str) -> None:
+    assert CATALOG.identify({"name": "models/" + suffix}) == suffix
 
 
 def test_model_columns_types_every_field() -> None:
@@ -162,9 +132,10 @@ def test_model_columns_types_every_field() -> None:
         "thinking": True,
     }
     assert isinstance(model_columns(FULL)["temperature"], float)
+    assert set(model_columns(FULL)) == set(COLUMN_TYPES)
 
 
-def test_model_columns_of_an_embedding_model_leave_sampling_and_thinking_null() -> None:
+def test_an_embedding_model_leaves_sampling_and_thinking_null() -> None:
     embedding = next(item for item in FIXTURE if item["name"] == "models/text-embedding-004")
     columns = model_columns(embedding)
     assert columns["supported_generation_methods"] == ["embedContent"]
@@ -172,7 +143,7 @@ def test_model_columns_of_an_embedding_model_leave_sampling_and_thinking_null() 
     assert columns["temperature"] is columns["top_k"] is columns["thinking"] is columns["base_model_id"] is None
 
 
-def test_model_columns_read_int64_strings_and_reject_booleans_as_numbers() -> None:
+def test_int64_fields_sent_as_strings_are_read_and_booleans_are_no_numbers() -> None:
     columns = model_columns({"inputTokenLimit": "2097152", "outputTokenLimit": True, "topK": 40.0, "topP": False})
     assert columns["input_token_limit"] == 2097152
     assert columns["output_token_limit"] is None
@@ -180,109 +151,107 @@ def test_model_columns_read_int64_strings_and_reject_booleans_as_numbers() -> No
     assert columns["top_p"] is None
 
 
-def test_model_columns_keep_only_string_methods_and_drop_empty_text() -> None:
+def test_only_string_methods_are_kept_and_empty_text_is_null() -> None:
     columns = model_columns({"supportedGenerationMethods": ["generateContent", 7, None], "description": ""})
     assert columns["supported_generation_methods"] == ["generateContent"]
     assert columns["description"] is None
 
 
-def test_every_column_has_a_type_hint() -> None:
-    assert set(model_columns(FULL)) == set(MODEL_COLUMN_TYPES)
-
-
-@given(st.fixed_dictionaries({}, optional=dict.fromkeys(GEMINI_FIELDS, json_values)))
-def test_model_columns_never_raise_and_always_match_their_hinted_types(item: dict[str, Any]) -> None:
+@given(st.fixed_dictionaries({}, optional=dict.fromkeys(GEMINI_FIELDS, JSON_VALUES)))
+def test_model_columns_never_raise_and_always_match_their_declared_types(item: dict[str, Any]) -> None:
     columns = model_columns(item)
-    assert set(columns) == set(MODEL_COLUMN_TYPES)
+    assert set(columns) == set(COLUMN_TYPES)
     for column, value in columns.items():
-        expected = PYTHON_TYPES[MODEL_COLUMN_TYPES[column]]
-        assert value is None or isinstance(value, expected), (column, value)
-        if MODEL_COLUMN_TYPES[column] in ("bigint", "double"):
+        assert value is None or isinstance(value, PYTHON_TYPES[COLUMN_TYPES[column]]), (column, value)
+        if COLUMN_TYPES[column] in ("bigint", "double"):
             assert not isinstance(value, bool)
 
 
-# --- pages -------------------------------------------------------------------------------------------------------
+# --- pages ----------------------------------------------------------------------------------------------------------
 
 
-def test_list_params_send_the_token_only_when_there_is_one() -> None:
-    assert list_params(50, None) == {"pageSize": 50}
-    assert list_params(50, "") == {"pageSize": 50}
-    assert list_params(1000, "CiRt") == {"pageSize": 1000, "pageToken": "CiRt"}
+def test_a_page_without_models_is_empty_as_proto3_omits_empty_lists() -> None:
+    assert page_items({}, CATALOG.endpoint) == []
+    assert page_items({"models": [FULL]}, CATALOG.endpoint) == [FULL]
 
 
-def test_next_page_token_is_none_on_the_last_page() -> None:
-    assert next_page_token({"models": []}) is None
-    assert next_page_token({"models": [], "nextPageToken": ""}) is None
-    assert next_page_token({"nextPageToken": None}) is None
-    assert next_page_token({"nextPageToken": "abc"}) == "abc"
-
-
-def test_a_page_without_models_is_empty() -> None:
-    assert page_models({}) == []
-    assert page_models({"models": [FULL]}) == [FULL]
+def test_items_that_are_not_models_become_rows_without_an_id() -> None:
+    body = {"models": [FULL, {"displayName": "no name"}, {"name": "models/"}, "models/x"]}
+    rows = catalog_rows(
+        page_items(body, CATALOG.endpoint), CATALOG, fetched_at=datetime(2026, 1, 1, tzinfo=UTC), region="eu"
+    )
+    assert [row["id"] for row in rows] == ["gemini-2.5-pro", None, None, None]
+    assert rows[3]["payload"] == {"item": "models/x"}
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "message"),
     [
-        [FULL],
-        "models",
-        {"models": {"name": "models/x"}},
-        {"models": [{"displayName": "no name"}]},
-        {"models": [{"name": "models/"}]},
-        {"models": ["models/x"]},
+        ([FULL], "returned list, not an object"),
+        ("models", "returned str"),
+        ({"models": {"name": "models/x"}}, "returned no `models` list"),
     ],
 )
-def test_malformed_pages_are_source_errors(body: Any) -> None:
-    with pytest.raises(SourceError, match="Gemini: /v1beta/models"):
-        page_models(body)
+def test_a_body_without_a_models_list_is_a_source_error(local_server: Any, body: Any, message: str) -> None:
+    local_server.serve("/v1beta/models?pageSize=50", json.dumps(body))
+    with (
+        ApiClient("Gemini", local_server.base_url) as client,
+        pytest.raises(SourceError, match=f"^Gemini: /v1beta/models {message}"),
+    ):
+        list(fetch_items(client, CATALOG.endpoint, FetchStats(), CATALOG.identify))
 
 
-def test_the_fixture_spans_two_pages_at_the_default_page_size() -> None:
-    items, stats = fetch_all(GeminiHandler(KEY))
-    assert [item["name"] for item in items] == [item["name"] for item in FIXTURE]
-    assert len(FIXTURE) >= 60
-    assert stats.pages == stats.requests == math.ceil(len(FIXTURE) / DEFAULT_PAGE_SIZE) == 2
+def test_the_fixture_spans_two_pages_at_the_apis_default_size(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim)
+    assert [row["id"] for row in batch.tables["models"]] == [CATALOG.identify(item) for item in FIXTURE]
+    assert request.stats.pages == request.stats.requests == math.ceil(len(FIXTURE) / DEFAULT_PAGE_SIZE) == 2
+    first, second = sim.requests_to("gemini")
+    assert first.query == {"pageSize": ["50"]}
+    assert second.query["pageSize"] == ["50"] and token_name(second.query["pageToken"][0]) == FIXTURE[49]["name"]
+
+
+def test_a_page_size_of_a_thousand_fetches_everything_at_once(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim, page_size=1000)
+    assert request.stats.pages == 1 and len(batch.tables["models"]) == len(FIXTURE)
+
+
+def test_the_page_size_bounds_are_the_apis() -> None:
+    assert CATALOG.endpoint.paginator.size == PageSize("pageSize", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+
+
+class InProcessClient:
+    """Stands in for ApiClient: answers from a GeminiHandler in-process, so many listings stay fast."""
+
+    provider = "Gemini"
+
+    def __init__(self, handler: GeminiHandler) -> None:
+        self.handler = handler
+        self.requests_made = 0
+
+    def get_json(self, path: str, params: dict[str, Any]) -> tuple[Any, httpx.Response]:
+        self.requests_made += 1
+        simulated = list_request(self.handler, **{name: str(value) for name, value in params.items()})
+        assert simulated.status == 200, simulated.body
+        return simulated.body, sim_response(simulated)
 
 
 @given(
     st.lists(st.from_regex(r"[a-z][a-z0-9.\-]{0,30}", fullmatch=True), unique=True, max_size=40),
     st.integers(min_value=1, max_value=12),
 )
-def test_fetch_models_returns_every_model_once_in_order(names: list[str], page_size: int) -> None:
-    items, stats = fetch_all(handler_with(names), page_size)
-    assert [model_id(item["name"]) for item in items] == names
-    assert stats.pages == max(1, math.ceil(len(names) / page_size))
-    assert stats.requests == stats.pages
+def test_following_page_tokens_lists_every_model_once_in_order(names: list[str], page_size: int) -> None:
+    handler = GeminiHandler(KEY)
+    handler.models = [{"name": f"models/{name}", "displayName": name} for name in names]
+    stats = FetchStats()
+    client = cast(ApiClient, InProcessClient(handler))
+
+    listed = list(fetch_items(client, CATALOG.endpoint, stats, CATALOG.identify, page_size=page_size))
+
+    assert [CATALOG.identify(item) for item in listed] == names
+    assert stats.pages == stats.requests == max(1, math.ceil(len(names) / page_size))
 
 
-def test_fetch_models_sends_the_page_size_and_follows_tokens() -> None:
-    client = HandlerClient(handler_with(["a", "b", "c"]))
-    list(fetch_models(cast(ApiClient, client), FetchStats(), page_size=2))
-    assert client.params[0] == {"pageSize": 2}
-    assert client.params[1]["pageSize"] == 2
-    assert token_name(client.params[1]["pageToken"]) == "models/b"
-
-
-def test_a_repeated_page_token_stops_the_fetch() -> None:
-    class LoopingClient:
-        requests_made = 0
-
-        def get_json(self, path: str, params: dict[str, Any]) -> tuple[Any, None]:
-            self.requests_made += 1
-            return {"models": [{"name": f"models/m{self.requests_made}"}], "nextPageToken": "same"}, None
-
-    with pytest.raises(SourceError, match="same nextPageToken twice"):
-        list(fetch_models(cast(ApiClient, LoopingClient()), FetchStats()))
-
-
-@pytest.mark.parametrize("page_size", [0, -1, 1001])
-def test_page_sizes_outside_the_api_range_are_rejected(page_size: int) -> None:
-    with pytest.raises(ConfigurationError, match="page_size"):
-        list(fetch_models(cast(ApiClient, HandlerClient(GeminiHandler(KEY))), FetchStats(), page_size))
-
-
-# --- errors ------------------------------------------------------------------------------------------------------
+# --- keys and errors ------------------------------------------------------------------------------------------------
 
 
 def test_the_simulators_wrong_key_answer_is_a_rejected_key() -> None:
@@ -292,6 +261,7 @@ def test_the_simulators_wrong_key_answer_is_a_rejected_key() -> None:
     assert simulated is not None and simulated.status == 400
     assert simulated.body["error"]["status"] == "INVALID_ARGUMENT"
     assert rejects_key(sim_response(simulated))
+    assert SPEC.rejects_key is rejects_key
 
 
 def test_a_missing_key_is_403_permission_denied() -> None:
@@ -306,6 +276,23 @@ def test_other_400s_are_not_key_errors() -> None:
     assert not rejects_key(sim_response(bad_token))
     assert not rejects_key(response(400, b"<html>Bad Request</html>"))
     assert not rejects_key(response(429, {"error": {"details": [{"reason": "API_KEY_INVALID"}]}}))
+
+
+def test_a_bad_page_token_is_a_source_error_not_a_rejected_key(sim: Simulator) -> None:
+    class TamperedToken(GeminiHandler):
+        def route(self, request: SimRequest) -> SimResponse:
+            answer = super().route(request)
+            if "nextPageToken" in answer.body:
+                answer.body["nextPageToken"] = "not-a-token"
+            return answer
+
+    sim.handlers["gemini"] = TamperedToken(KEY)
+    try:
+        with pytest.raises(SourceError, match=r"answered HTTP 400: Invalid page token\.$") as raised:
+            simulated_fetch(SPEC, sim)
+    finally:
+        sim.handlers["gemini"] = GeminiHandler(KEY)
+    assert type(raised.value) is SourceError
 
 
 @pytest.mark.parametrize(
@@ -338,7 +325,7 @@ def test_server_errors_carry_googles_status_names(status: int, name: str) -> Non
     assert body["error"]["code"] == status and body["error"]["status"] == name
 
 
-# --- simulator pages ------------------------------------------------------------------------------------------------
+# --- the simulator's pages and fixture ------------------------------------------------------------------------------
 
 
 @given(st.from_regex(r"models/[a-z0-9.\-]{1,100}", fullmatch=True))
@@ -360,7 +347,7 @@ def test_the_simulator_caps_the_page_size_and_omits_the_token_on_the_last_page()
 
 
 def test_fixture_ids_are_real_and_match_the_price_registry() -> None:
-    ids = [model_id(item["name"]) for item in FIXTURE]
+    ids = [CATALOG.identify(item) for item in FIXTURE]
     assert len(ids) == len(set(ids))
     assert all(item["name"].startswith("models/") for item in FIXTURE)
     public = {

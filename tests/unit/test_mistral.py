@@ -1,25 +1,34 @@
-"""Mistral's pure extraction: model card columns, capability flags, timestamps, and the simulator's shapes."""
+"""Mistral's quirks: `created` stamped with the request time (volatile, outside the content hash), capability
+columns, base and fine-tuned cards, and its two error shapes, against the simulator."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelatlas.errors import RateLimitedError, SourceError
+from modelatlas.pipelines.catalog import catalog_row, content_hash
 from modelatlas.pipelines.mistral import (
+    CATALOG,
+    COLUMN_TYPES,
     KNOWN_CAPABILITIES,
-    MODEL_COLUMN_TYPES,
+    SPEC,
     capability_flags,
     model_columns,
-    parse_timestamp,
 )
+from modelatlas.simulator import Fault, Simulator, build_simulator
 from modelatlas.simulator.core import SimRequest, load_fixture
 from modelatlas.simulator.mistral import MistralHandler
+from tests.unit.simulated import FAST, simulated_fetch
 
+FIXTURE: list[dict[str, Any]] = load_fixture("mistral")
+FETCHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 BASE_CARD: dict[str, Any] = {
     "id": "mistral-large-2411",
     "object": "model",
@@ -49,12 +58,35 @@ FT_CARD: dict[str, Any] = {
     "root": "open-mistral-7b",
     "archived": True,
 }
-
-json_values = st.recursive(
+JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
     max_leaves=10,
 )
+
+
+# --- the volatile `created` -----------------------------------------------------------------------------------------
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000))
+def test_created_does_not_change_the_content_hash(created: int) -> None:
+    assert CATALOG.volatile == ("created",)
+    again = {**BASE_CARD, "created": created}
+    first = catalog_row(BASE_CARD, CATALOG, batch="b1", fetched_at=FETCHED_AT, region="eu")
+    second = catalog_row(again, CATALOG, batch="b2", fetched_at=FETCHED_AT, region="eu")
+    assert first["content_hash"] == second["content_hash"]
+    # The column still says what the card said; only the hash leaves it out.
+    assert second["created_at"] == datetime.fromtimestamp(created, UTC)
+
+
+def test_any_other_change_to_a_card_changes_the_content_hash() -> None:
+    stable = content_hash(BASE_CARD, CATALOG.volatile)
+    assert content_hash({**BASE_CARD, "description": "Renamed."}, CATALOG.volatile) != stable
+    assert content_hash({**BASE_CARD, "capabilities": {"vision": True}}, CATALOG.volatile) != stable
+    assert content_hash(dict(reversed(list(BASE_CARD.items()))), CATALOG.volatile) == stable  # key order is no content
+
+
+# --- columns --------------------------------------------------------------------------------------------------------
 
 
 def test_a_base_card_gives_every_typed_column() -> None:
@@ -70,6 +102,7 @@ def test_a_base_card_gives_every_typed_column() -> None:
     assert columns["capability_function_calling"] is True
     assert columns["capability_vision"] is False
     assert columns["capability_ocr"] is None
+    assert set(columns) == set(COLUMN_TYPES)
 
 
 def test_a_fine_tuned_card_keeps_job_root_and_archived() -> None:
@@ -85,8 +118,25 @@ def test_a_fine_tuned_card_keeps_job_root_and_archived() -> None:
     assert columns["deprecation_replacement_model"] is None and columns["default_model_temperature"] is None
 
 
-def test_the_column_hints_cover_exactly_the_extracted_columns() -> None:
-    assert set(model_columns(BASE_CARD)) == set(MODEL_COLUMN_TYPES)
+def test_the_fixtures_deprecated_and_fine_tuned_cards() -> None:
+    by_id = {card["id"]: model_columns(card) for card in FIXTURE}
+    large = by_id["mistral-large-2411"]
+    assert (large["aliases"], large["deprecation_replacement_model"], large["max_context_length"]) == (
+        [],
+        "mistral-large-2512",
+        131072,
+    )
+    assert (large["capability_function_calling"], large["capability_vision"]) == (True, False)
+    assert large["deprecation"] == datetime(2026, 5, 31, 12, tzinfo=UTC)
+    assert by_id["mistral-large-2512"]["aliases"] == ["mistral-large-latest"]
+    tuned = by_id["ft:open-mistral-7b:587a6b29:20240514:7e773925"]
+    assert (tuned["type"], tuned["job"], tuned["root"], tuned["archived"], tuned["owned_by"]) == (
+        "fine-tuned",
+        "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        "open-mistral-7b",
+        True,
+        "587a6b29-3c3f-4c84-9a1e-2d0a4f1b6e55",
+    )
 
 
 def test_wrong_types_become_null_instead_of_failing() -> None:
@@ -112,37 +162,7 @@ def test_wrong_types_become_null_instead_of_failing() -> None:
     assert all(columns[f"capability_{name}"] is None for name in KNOWN_CAPABILITIES)
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2026-08-31T12:00:00Z", datetime(2026, 8, 31, 12, tzinfo=UTC)),
-        ("2026-08-31T12:00:00+02:00", datetime(2026, 8, 31, 10, tzinfo=UTC)),
-        ("2026-08-31T12:00:00", datetime(2026, 8, 31, 12, tzinfo=UTC)),
-        ("2026-08-31", datetime(2026, 8, 31, tzinfo=UTC)),
-        (1715684400, datetime(2024, 5, 14, 11, tzinfo=UTC)),
-        (None, None),
-        ("", None),
-        ("next quarter", None),
-        (True, None),
-        (float("inf"), None),
-        ({"date": "2026-08-31"}, None),
-    ],
-)
-def test_parse_timestamp(value: Any, expected: datetime | None) -> None:
-    assert parse_timestamp(value) == expected
-
-
-@given(
-    st.datetimes(
-        min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(timezone(timedelta(hours=-5)))
-    )
-)
-def test_an_iso_timestamp_round_trips_to_the_same_instant_in_utc(moment: datetime) -> None:
-    parsed = parse_timestamp(moment.isoformat())
-    assert parsed == moment and parsed is not None and parsed.tzinfo == UTC
-
-
-@given(st.dictionaries(st.text(max_size=25), json_values, max_size=12))
+@given(st.dictionaries(st.text(max_size=25), JSON_VALUES, max_size=12))
 def test_capability_flags_never_fail_and_only_name_known_capabilities(capabilities: dict[str, Any]) -> None:
     flags = capability_flags(capabilities)
     assert list(flags) == [f"capability_{name}" for name in KNOWN_CAPABILITIES]
@@ -151,36 +171,61 @@ def test_capability_flags_never_fail_and_only_name_known_capabilities(capabiliti
         assert flags[f"capability_{name}"] == (value if isinstance(value, bool) else None)
 
 
-@given(json_values)
+@given(JSON_VALUES)
 def test_capability_flags_accept_any_json_value(capabilities: Any) -> None:
-    flags = capability_flags(capabilities)
-    assert set(flags.values()) <= {True, False, None}
+    assert set(capability_flags(capabilities).values()) <= {True, False, None}
 
 
 def test_an_unknown_capability_is_kept_in_the_json_column_only() -> None:
-    card = {**BASE_CARD, "capabilities": {**BASE_CARD["capabilities"], "connectors": True}}
-    columns = model_columns(card)
+    columns = model_columns({**BASE_CARD, "capabilities": {**BASE_CARD["capabilities"], "connectors": True}})
     assert columns["capabilities"]["connectors"] is True
     assert "capability_connectors" not in columns
 
 
-@given(st.dictionaries(st.text(max_size=25), json_values, max_size=20))
+@given(st.dictionaries(st.text(max_size=25), JSON_VALUES, max_size=20))
 def test_model_columns_never_fail_on_arbitrary_cards(card: dict[str, Any]) -> None:
-    assert set(model_columns({**card, "id": "any"})) == set(MODEL_COLUMN_TYPES)
+    assert set(model_columns({**card, "id": "any"})) == set(COLUMN_TYPES)
 
 
 def test_the_fixture_is_a_realistic_catalog() -> None:
-    cards = load_fixture("mistral")
-    ids = [card["id"] for card in cards]
+    ids = [card["id"] for card in FIXTURE]
     assert len(ids) >= 35 and len(ids) == len(set(ids))
-    fine_tuned = [card for card in cards if card["type"] == "fine-tuned"]
+    fine_tuned = [card for card in FIXTURE if card["type"] == "fine-tuned"]
     assert fine_tuned and all(card["id"].startswith("ft:") and card["job"] and card["root"] for card in fine_tuned)
-    deprecated = [card for card in cards if card.get("deprecation")]
+    deprecated = [card for card in FIXTURE if card.get("deprecation")]
     assert len(deprecated) >= 3
-    assert all(parse_timestamp(card["deprecation"]) is not None for card in deprecated)
+    assert all(model_columns(card)["deprecation"] is not None for card in deprecated)
     assert all(card["deprecation_replacement_model"] for card in deprecated)
-    by_id = {card["id"]: card for card in cards}
-    assert "mistral-large-latest" in by_id["mistral-large-2512"]["aliases"]
+
+
+# --- the two error shapes -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    with build_simulator([SPEC]) as server:
+        yield server
+
+
+def test_a_429_that_never_ends_reads_the_newer_error_shape(simulator: Simulator) -> None:
+    simulator.clear()
+    simulator.inject("mistral", Fault("rate_limit", count=10, retry_after_s=0.01))
+    with pytest.raises(RateLimitedError) as raised:
+        simulated_fetch(SPEC, simulator)
+    assert (
+        str(raised.value) == f"Mistral: rate limited (429) after {FAST.attempts} attempts: Requests rate limit exceeded"
+    )
+
+
+def test_a_5xx_that_never_ends_reads_the_older_error_shape(simulator: Simulator) -> None:
+    simulator.clear()
+    simulator.inject("mistral", Fault("server_error", count=10, status=503))
+    with pytest.raises(SourceError) as raised:
+        simulated_fetch(SPEC, simulator)
+    assert str(raised.value) == (
+        f"Mistral: {simulator.root_url('mistral')}/v1/models answered HTTP 503 after {FAST.attempts} attempts: "
+        "The server had an error while processing your request"
+    )
 
 
 def request(headers: dict[str, str], path: str = "/v1/models") -> SimRequest:
@@ -193,7 +238,7 @@ def test_the_simulator_answers_in_mistral_shapes() -> None:
     assert denied is not None and denied.status == 401 and denied.body["message"] == "Unauthorized"
     assert handler.authenticate(request({"authorization": "Bearer key-0123456789"})) is None
     listing = handler.route(request({}))
-    assert listing.body["object"] == "list" and len(listing.body["data"]) == len(load_fixture("mistral"))
+    assert listing.body["object"] == "list" and len(listing.body["data"]) == len(FIXTURE)
     assert listing.headers["x-ratelimit-limit-req-minute"] and listing.headers["x-ratelimit-limit-tokens-minute"]
     limited = handler.rate_limited(1.5)
     assert limited.status == 429 and limited.headers["retry-after"] == "1.5"

@@ -1,9 +1,9 @@
-"""OpenRouter's source without a warehouse: column extraction, exact prices, paging rules, and the simulator."""
+"""OpenRouter's quirks: prices as exact decimals ("-1" means "varies"), offset pages that older servers ignore, every
+output modality asked for, a 429 that may advertise no delay, and price points from the same fetch as the models."""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,29 +15,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.catalog import FetchStats
-from modelatlas.pipelines.http import RetryPolicy
-from modelatlas.pipelines.openrouter import (
-    COLUMN_TYPES,
-    MAX_PAGE_SIZE,
-    PRICE_COLUMNS,
-    checked_page_size,
-    fetch_models,
-    model_columns,
-    next_offset,
-    openrouter_client,
-    openrouter_source,
-    parse_price,
-)
+from modelatlas.pipelines.openrouter import CATALOG, COLUMN_TYPES, PRICE_COLUMNS, SPEC, model_columns, parse_price
+from modelatlas.pipelines.paginate import Offset, PageSize
+from modelatlas.pipelines.prices.model import MappingStats
+from modelatlas.pipelines.prices.openrouter import openrouter_price_points
+from modelatlas.simulator import Fault, Simulator, build_simulator, sample_key
 from modelatlas.simulator.core import SimRequest, load_fixture
-from modelatlas.simulator.openrouter import OpenRouterHandler
-from modelatlas.simulator.server import Simulator
+from modelatlas.simulator.openrouter import DEFAULT_LIMIT, MAX_LIMIT, OpenRouterHandler
+from tests.unit.conftest import LocalServer
+from tests.unit.simulated import FAST, fetch_with, simulated_fetch
 
-FAST = RetryPolicy(attempts=2, initial_wait_s=0.01, max_wait_s=0.02, budget_s=5, read_timeout_s=2.0)
 FIXTURE: list[dict[str, Any]] = load_fixture("openrouter")
-FIXTURE_IDS = {item["id"] for item in FIXTURE}
+FIXTURE_IDS = [item["id"] for item in FIXTURE]
 TEXT_OUTPUT_IDS = {item["id"] for item in FIXTURE if "text" in item["architecture"]["output_modalities"]}
-
 # A model object written from OpenRouter's models API reference, every documented field set.
 MODEL: dict[str, Any] = {
     "id": "mistralai/mistral-small-3.1-24b-instruct",
@@ -75,22 +65,29 @@ MODEL: dict[str, Any] = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def simulator() -> Iterator[Simulator]:
-    with Simulator({"openrouter": OpenRouterHandler("sk-or-v1-unit-test-key")}) as server:
+    with build_simulator([SPEC]) as server:
         yield server
 
 
-def fetch(simulator: Simulator, page_size: int, **options: Any) -> tuple[list[dict[str, Any]], FetchStats]:
-    stats = FetchStats()
-    with openrouter_client(None, simulator.root_url("openrouter") + "/api/v1", FAST) as client:
-        return list(fetch_models(client, stats, page_size, **options)), stats
+@pytest.fixture
+def sim(simulator: Simulator) -> Iterator[Simulator]:
+    handler = simulator.handlers["openrouter"]
+    simulator.clear()
+    yield simulator
+    simulator.clear()
+    simulator.handlers["openrouter"] = handler
 
 
-# --- columns ---------------------------------------------------------------------------------------------------
+def model_ids(batch: Any) -> list[str | None]:
+    return [row["id"] for row in batch.tables["models"]]
 
 
-def test_model_columns_reads_every_typed_field() -> None:
+# --- columns and prices ---------------------------------------------------------------------------------------------
+
+
+def test_model_columns_reads_every_typed_field_and_exact_prices() -> None:
     columns = model_columns(MODEL)
     assert columns["canonical_slug"] == "mistralai/mistral-small-3.1-24b-instruct-2503"
     assert columns["hugging_face_id"] == "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
@@ -113,15 +110,18 @@ def test_model_columns_reads_every_typed_field() -> None:
     assert columns["price_image_usd"] == Decimal("0.0009264")
     assert columns["price_internal_reasoning_usd_per_token"] == Decimal("0")
     assert columns["price_input_cache_read_usd_per_token"] == Decimal("0.000000025")
+    # Every digit OpenRouter sent, not a float's approximation.
     assert str(columns["price_input_cache_write_usd_per_token"]) == "8.33333333333333E-8"
     # "-1" means the price varies: no number, but the string stays in `pricing`.
     assert columns["price_web_search_usd"] is None
     assert columns["pricing"]["web_search"] == "-1"
 
 
-def test_every_extracted_column_has_a_type_hint() -> None:
+def test_every_column_is_declared_and_prices_are_decimals_of_18_places() -> None:
     assert set(model_columns(MODEL)) == set(COLUMN_TYPES)
     assert {COLUMN_TYPES[column] for column in PRICE_COLUMNS} == {"decimal"}
+    hints = SPEC.table("models").column_hints()
+    assert {(hints[column]["precision"], hints[column]["scale"]) for column in PRICE_COLUMNS} == {(38, 18)}
 
 
 def test_a_sparse_or_odd_model_gives_nulls_not_errors() -> None:
@@ -144,7 +144,7 @@ def test_a_sparse_or_odd_model_gives_nulls_not_errors() -> None:
     assert columns["max_completion_tokens"] is None and columns["is_moderated"] is None
     assert columns["pricing"] is None and all(columns[column] is None for column in PRICE_COLUMNS)
     assert columns["expiration_date"] is None
-    assert columns["knowledge_cutoff"] == "2024"
+    assert columns["knowledge_cutoff"] is None  # a number is no text (as_text)
     assert columns["supported_parameters"] is None
 
 
@@ -158,16 +158,16 @@ def test_an_expiration_timestamp_becomes_its_date() -> None:
 
 
 def test_fixture_models_extract_cleanly() -> None:
-    assert len(FIXTURE) >= 40 and len(FIXTURE_IDS) == len(FIXTURE)
+    assert len(FIXTURE) >= 40 and len(set(FIXTURE_IDS)) == len(FIXTURE)
     rows = {item["id"]: model_columns(item) for item in FIXTURE}
     assert rows["anthropic/claude-sonnet-4.5"]["price_prompt_usd_per_token"] == Decimal("0.000003")
+    assert rows["anthropic/claude-sonnet-4.5"]["price_input_cache_write_usd_per_token"] == Decimal("0.00000375")
+    assert rows["perplexity/sonar"]["price_request_usd"] == Decimal("0.005")
     assert rows["openrouter/auto"]["price_prompt_usd_per_token"] is None
+    assert rows["openrouter/auto"]["pricing"]["prompt"] == "-1"
     assert any(row["expiration_date"] is not None for row in rows.values())
     assert any(model_id.endswith(":free") for model_id in rows)
     assert all(row["created_at"] is not None for row in rows.values())
-
-
-# --- prices ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -198,13 +198,12 @@ def test_parse_price(value: object, expected: Decimal | None) -> None:
     assert parse_price(value) == expected
 
 
-places = st.integers(min_value=0, max_value=24)
-prices = places.flatmap(
+PRICES = st.integers(min_value=0, max_value=24).flatmap(
     lambda scale: st.decimals(min_value=0, max_value=10**6, places=scale, allow_nan=False, allow_infinity=False)
 )
 
 
-@given(prices)
+@given(PRICES)
 def test_decimal_strings_round_trip_exactly(price: Decimal) -> None:
     for text in (str(price), format(price, "f")):
         parsed = parse_price(text)
@@ -225,116 +224,124 @@ def test_whatever_comes_in_no_price_is_negative(value: object) -> None:
     assert price is None or (price.is_finite() and price >= 0)
 
 
-# --- paging ----------------------------------------------------------------------------------------------------
+# --- offset pages ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("body", "offset", "count", "expected"),
-    [
-        ({"data": [], "links": {"next": "/api/v1/models?offset=10&limit=10"}}, 0, 0, None),
-        ({"links": {"next": "/api/v1/models?offset=10&limit=10"}, "total_count": 25}, 0, 10, 10),
-        ({"links": {"next": "https://openrouter.ai/api/v1/models?limit=10&offset=20"}}, 10, 10, 20),
-        ({"links": {"next": "models?offset=20&limit=10"}, "total_count": 30}, 10, 10, 20),
-        # The reference's own example: a next link beyond total_count. total_count wins.
-        ({"links": {"next": "/api/v1/models?offset=500&limit=500"}, "total_count": 150}, 0, 150, None),
-        ({"links": {"next": None}, "total_count": 25}, 20, 5, None),
-        ({"links": {"next": "/api/v1/models?offset=0"}}, 10, 10, 20),
-        ({"links": {"next": "/api/v1/models?offset=next"}}, 10, 10, 20),
-        ({"links": {"next": "/api/v1/models?cursor=abc"}}, 10, 10, 20),
-        # Older plain {data}: a short page is the last; a full one may have a successor.
-        ({}, 0, 7, None),
-        ({}, 0, 10, 10),
-        # More than asked for: the server ignored paging and sent everything.
-        ({"links": {"next": "/api/v1/models?offset=10"}}, 0, 11, None),
-        ({"total_count": True}, 0, 10, 10),
-    ],
-)
-def test_next_offset(body: dict[str, Any], offset: int, count: int, expected: int | None) -> None:
-    assert next_offset(body, offset, 10, count) == expected
+def test_the_page_size_bounds_are_the_apis() -> None:
+    assert CATALOG.endpoint.paginator == Offset(PageSize("limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT))
+    assert CATALOG.endpoint.params == {"output_modalities": "all"}
 
 
-def test_page_size_bounds() -> None:
-    assert checked_page_size(1) == 1
-    assert checked_page_size(500) == 500
-    assert checked_page_size(5000) == MAX_PAGE_SIZE
-    for wrong in (0, -5, True):
-        with pytest.raises(ConfigurationError, match="page_size"):
-            checked_page_size(wrong)
-
-
-def test_a_wrong_page_size_fails_when_the_source_is_built() -> None:
-    with pytest.raises(ConfigurationError, match="page_size"):
-        openrouter_source(page_size=0)
-
-
-def test_every_page_is_fetched_once(simulator: Simulator) -> None:
-    items, stats = fetch(simulator, 7)
+def test_every_page_is_fetched_once_by_offset(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim, page_size=7)
     pages = -(-len(FIXTURE) // 7)
-    assert [item["id"] for item in items] == [item["id"] for item in FIXTURE]
-    assert stats.pages == stats.requests == pages
-    offsets = [request.query["offset"] for request in simulator.requests_to("openrouter")]
-    assert offsets == [[str(7 * page)] for page in range(pages)]
+    assert model_ids(batch) == FIXTURE_IDS
+    assert request.stats.pages == request.stats.requests == pages
+    requests = sim.requests_to("openrouter")
+    # The next links are paths from the host root; the client keeps its own base URL and reads their offsets.
+    assert {logged.path for logged in requests} == {"/api/v1/models"}
+    assert [logged.query["offset"] for logged in requests] == [[str(7 * page)] for page in range(pages)]
+    assert all(logged.query["output_modalities"] == ["all"] for logged in requests)
 
 
-def test_the_default_page_size_takes_one_request(simulator: Simulator) -> None:
-    items, stats = fetch(simulator, 500)
-    assert {item["id"] for item in items} == FIXTURE_IDS
-    assert stats.pages == 1
+def test_the_default_page_size_takes_one_request(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim)
+    assert set(model_ids(batch)) == set(FIXTURE_IDS) and request.stats.pages == 1
+    assert sim.requests_to("openrouter")[0].query["limit"] == [str(DEFAULT_LIMIT)]
 
 
-def test_a_page_size_above_the_maximum_is_capped(simulator: Simulator) -> None:
-    _, stats = fetch(simulator, 5000)
-    assert stats.pages == 1
-    assert simulator.requests_to("openrouter")[0].query["limit"] == [str(MAX_PAGE_SIZE)]
-
-
-def test_every_output_modality_is_asked_for_by_default(simulator: Simulator) -> None:
-    everything, _ = fetch(simulator, 20)
-    text_only, _ = fetch(simulator, 20, output_modalities=None)
-    assert {item["id"] for item in everything} == FIXTURE_IDS
-    assert {item["id"] for item in text_only} == TEXT_OUTPUT_IDS != FIXTURE_IDS
-    assert "openai/text-embedding-3-small" not in TEXT_OUTPUT_IDS
-
-
-def test_an_older_unpaged_answer_is_read_once() -> None:
-    with Simulator({"openrouter": OpenRouterHandler(None, legacy=True)}) as server:
-        items, stats = fetch(server, 10)
-    assert {item["id"] for item in items} == FIXTURE_IDS
-    assert stats.requests == 1
-
-
-def test_an_unpaged_answer_exactly_one_page_long_stops_at_the_repeat() -> None:
-    handler = OpenRouterHandler(None, legacy=True)
-    handler.models = handler.models[:10]
-    with Simulator({"openrouter": handler}) as server:
-        items, stats = fetch(server, 10)
-    assert len(items) == 10 and stats.requests == 2
-
-
-def test_models_without_an_id_are_skipped(local_server: Any, caplog: pytest.LogCaptureFixture) -> None:
-    body = {"data": [{"name": "no id"}, "junk", {"id": "a/b"}, {"id": "a/b"}], "links": {"next": None}}
-    local_server.serve("/api/v1/models?offset=0&limit=10&output_modalities=all", json.dumps(body))
-    with caplog.at_level(logging.WARNING), openrouter_client(None, local_server.base_url + "/api/v1", FAST) as client:
-        items = list(fetch_models(client, FetchStats(), 10))
-    assert [item["id"] for item in items] == ["a/b"]
-    assert caplog.text.count("without an id") == 2
-
-
-def test_a_body_without_a_data_list_is_a_source_error(local_server: Any) -> None:
-    local_server.serve("/api/v1/models?offset=0&limit=10&output_modalities=all", json.dumps({"models": []}))
-    with (
-        openrouter_client(None, local_server.base_url + "/api/v1", FAST) as client,
-        pytest.raises(SourceError, match="no `data` list"),
+@pytest.mark.parametrize("page_size", [0, MAX_LIMIT + 1, 5000])
+def test_a_page_size_beyond_the_apis_is_refused_not_capped(sim: Simulator, page_size: int) -> None:
+    with pytest.raises(
+        ConfigurationError, match=f"^OpenRouter: page size must be a whole number from 1 to 1000, got {page_size}$"
     ):
-        list(fetch_models(client, FetchStats(), 10))
+        simulated_fetch(SPEC, sim, page_size=page_size)
+    assert sim.requests_to("openrouter") == []
 
 
-def test_no_authorization_header_without_a_key(simulator: Simulator) -> None:
-    fetch(simulator, 500)
-    assert simulator.requests_to("openrouter")[0].headers.get("Authorization") is None
+def test_every_output_modality_is_asked_for(sim: Simulator) -> None:
+    batch, _ = simulated_fetch(SPEC, sim, page_size=20)
+    assert set(model_ids(batch)) == set(FIXTURE_IDS) != TEXT_OUTPUT_IDS
+    assert "openai/text-embedding-3-small" in set(model_ids(batch)) - TEXT_OUTPUT_IDS
+    # Without the parameter the API lists text-output models only.
+    answered = httpx.get(sim.root_url("openrouter") + "/api/v1/models")
+    assert {item["id"] for item in answered.json()["data"]} == TEXT_OUTPUT_IDS
 
 
-# --- simulator -------------------------------------------------------------------------------------------------
+def test_an_older_server_that_ignores_paging_is_read_in_one_request(sim: Simulator) -> None:
+    sim.handlers["openrouter"] = OpenRouterHandler(sample_key("openrouter"), legacy=True)
+    batch, request = simulated_fetch(SPEC, sim, page_size=10)
+    assert model_ids(batch) == FIXTURE_IDS  # more than the 10 asked for: the whole list, no second request
+    assert request.stats.requests == 1
+
+
+def test_an_ignored_page_exactly_one_page_long_ends_when_nothing_new_comes(sim: Simulator) -> None:
+    handler = OpenRouterHandler(sample_key("openrouter"), legacy=True)
+    handler.models = handler.models[:10]
+    sim.handlers["openrouter"] = handler
+    batch, request = simulated_fetch(SPEC, sim, page_size=10)
+    assert model_ids(batch) == FIXTURE_IDS[:10]
+    assert request.stats.requests == 2
+
+
+def test_items_without_an_id_become_rows_for_the_gate_and_a_repeated_id_is_kept_once(
+    local_server: LocalServer,
+) -> None:
+    body = {"data": [{"name": "no id"}, "junk", {**MODEL, "id": "a/b"}, {"id": "a/b"}], "links": {"next": None}}
+    local_server.serve("/api/v1/models?output_modalities=all&limit=10&offset=0", json.dumps(body))
+    env = {"MODELATLAS_OPENROUTER_BASE_URL": local_server.base_url + "/api/v1"}
+    batch, _ = fetch_with(SPEC, env, page_size=10)
+    models = batch.tables["models"]
+    assert [row["id"] for row in models] == [None, None, "a/b"]
+    assert models[1]["payload"] == {"item": "junk"}
+    assert models[2]["name"] == MODEL["name"]  # the first of the repeated id
+    assert {point["provider_model_id"] for point in batch.tables["price_points"]} == {"a/b"}
+
+
+def test_a_body_without_a_data_list_is_a_source_error(local_server: LocalServer) -> None:
+    local_server.serve("/api/v1/models?output_modalities=all&limit=10&offset=0", json.dumps({"models": []}))
+    env = {"MODELATLAS_OPENROUTER_BASE_URL": local_server.base_url + "/api/v1"}
+    with pytest.raises(SourceError, match=r"^OpenRouter: /models returned no `data` list$"):
+        fetch_with(SPEC, env, page_size=10)
+
+
+# --- a 429 with or without a delay ----------------------------------------------------------------------------------
+
+
+def test_a_429_with_retry_after_waits_the_advertised_delay(sim: Simulator) -> None:
+    sim.handlers["openrouter"] = OpenRouterHandler(sample_key("openrouter"), retry_after_on_429=True)
+    sim.inject("openrouter", Fault("rate_limit", retry_after_s=0.4))
+    batch, _ = simulated_fetch(SPEC, sim)
+    first, second = sim.requests_to("openrouter")
+    assert second.at - first.at >= 0.4
+    assert set(model_ids(batch)) == set(FIXTURE_IDS)
+
+
+def test_a_429_without_retry_after_backs_off_exponentially(sim: Simulator) -> None:
+    sim.inject("openrouter", Fault("rate_limit", count=2))
+    simulated_fetch(SPEC, sim)
+    first, second, third = sim.requests_to("openrouter")
+    # From FAST's 0.01 s: at least 0.01 s, then at least 0.02 s, far below the fault's unadvertised 1 s.
+    assert second.at - first.at >= FAST.initial_wait_s
+    assert 2 * FAST.initial_wait_s <= third.at - second.at < 1.0
+
+
+# --- price points from the same fetch -------------------------------------------------------------------------------
+
+
+def test_the_price_points_come_from_the_same_fetch_as_the_models(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim, page_size=20)
+    expected = [point.row() for item in FIXTURE for point in openrouter_price_points(item, MappingStats())]
+    points = batch.tables["price_points"]
+    assert request.stats.requests == request.stats.pages == -(-len(FIXTURE) // 20)  # no second listing
+    assert sorted(point["price_hash"] for point in points) == sorted(point["price_hash"] for point in expected)
+    assert {point["provider_model_id"] for point in points} <= set(model_ids(batch))
+    sonnet = {p["component"]: p["price_usd"] for p in points if p["provider_model_id"] == "anthropic/claude-sonnet-4.5"}
+    assert sonnet["input"] == Decimal(3) and sonnet["output"] == Decimal(15)
+    assert not any(p["provider_model_id"] == "openrouter/auto" for p in points)  # "-1" everywhere: no price
+
+
+# --- the simulator --------------------------------------------------------------------------------------------------
 
 
 def request(path: str = "/api/v1/models", authorization: str | None = None, **query: str) -> SimRequest:
@@ -345,7 +352,7 @@ def request(path: str = "/api/v1/models", authorization: str | None = None, **qu
 def test_simulator_pages_like_the_reference() -> None:
     handler = OpenRouterHandler("sk-or-v1-right")
     body = handler.route(request(offset="0", limit="5", output_modalities="all")).body
-    assert [item["id"] for item in body["data"]] == [item["id"] for item in FIXTURE[:5]]
+    assert [item["id"] for item in body["data"]] == FIXTURE_IDS[:5]
     assert body["total_count"] == len(FIXTURE)
     assert body["links"]["next"] == "/api/v1/models?offset=5&limit=5&output_modalities=all"
     last = handler.route(request(offset=str(len(FIXTURE) - 1), limit="5", output_modalities="all")).body
@@ -372,9 +379,3 @@ def test_simulator_auth_and_error_shapes() -> None:
     assert handler.rate_limited(2).headers == {}
     assert handler.rate_limited(2).body == {"error": {"code": 429, "message": "Rate limit exceeded"}}
     assert OpenRouterHandler(None, retry_after_on_429=True).rate_limited(0.5).headers == {"retry-after": "0.5"}
-
-
-def test_simulator_over_http_filters_text_models_by_default(simulator: Simulator) -> None:
-    response = httpx.get(simulator.root_url("openrouter") + "/api/v1/models")
-    assert response.status_code == 200
-    assert {item["id"] for item in response.json()["data"]} == TEXT_OUTPUT_IDS

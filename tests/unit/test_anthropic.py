@@ -1,28 +1,35 @@
-"""Anthropic's catalog, pure parts: capability flattening, column extraction, cursor pagination and the fixture."""
+"""Anthropic's quirks: the capabilities tree, the required `anthropic-version` header, `after_id` pages of 20 by
+default, and the simulator's shapes. What every catalog does is in tests/integration/test_source_contract.py."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelatlas.errors import ConfigurationError, SourceError
+from modelatlas.errors import SourceError
 from modelatlas.pipelines.anthropic import (
+    API_VERSION,
     CAPABILITY_FLAGS,
-    anthropic_source,
+    CATALOG,
+    COLUMN_TYPES,
+    SPEC,
     capability_flags,
     model_columns,
-    model_id,
-    next_cursor,
-    page_items,
 )
-from modelatlas.pipelines.anthropic.client import check_page_size
-from modelatlas.simulator.anthropic import AnthropicHandler, error_type, page
+from modelatlas.pipelines.paginate import AfterId, Page, PageRequest, PageSize, page_items
+from modelatlas.simulator import Simulator, build_simulator, sample_key
+from modelatlas.simulator.anthropic import DEFAULT_LIMIT, MAX_LIMIT, AnthropicHandler, error_type, page
 from modelatlas.simulator.core import SimRequest, load_fixture
+from tests.unit.simulated import simulated_fetch
 
+FIXTURE: list[dict[str, Any]] = load_fixture("anthropic")
 SONNET_45: dict[str, Any] = {
     "type": "model",
     "id": "claude-sonnet-4-5-20250929",
@@ -43,7 +50,21 @@ SONNET_45: dict[str, Any] = {
     },
 }
 
-# --- capability_flags ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    with build_simulator([SPEC]) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator: Simulator) -> Iterator[Simulator]:
+    simulator.clear()
+    yield simulator
+    simulator.clear()
+
+
+# --- the capabilities tree ------------------------------------------------------------------------------------------
 
 
 def test_capability_flags_walks_nested_nodes_by_dotted_path() -> None:
@@ -71,15 +92,14 @@ def test_unknown_and_malformed_capabilities_are_skipped_not_fatal() -> None:
     assert capability_flags(["image_input"]) == {}
 
 
-json_leaves = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
-json_trees = st.recursive(
-    json_leaves,
+JSON_TREES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
 
 
-@given(json_trees)
+@given(JSON_TREES)
 def test_capability_flags_never_raises_and_yields_only_booleans(tree: Any) -> None:
     flags = capability_flags(tree)
 
@@ -97,13 +117,11 @@ def test_every_known_top_level_flag_becomes_its_column(supported: dict[str, bool
         assert columns[f"supports_{name}"] is supported.get(name)
 
 
-# --- model_columns ---------------------------------------------------------------------------------------------
+# --- columns --------------------------------------------------------------------------------------------------------
 
 
 def test_model_columns_reads_limits_dates_and_flags() -> None:
-    columns = model_columns(SONNET_45)
-
-    assert columns == {
+    assert model_columns(SONNET_45) == {
         "display_name": "Claude Sonnet 4.5",
         "created_at": datetime(2025, 9, 29, tzinfo=UTC),
         "max_input_tokens": 200000,
@@ -119,6 +137,21 @@ def test_model_columns_reads_limits_dates_and_flags() -> None:
         "supports_structured_outputs": True,
         "supports_thinking": True,
     }
+    assert set(model_columns(SONNET_45)) == set(COLUMN_TYPES)
+
+
+def test_the_fixtures_sonnet_reads_as_the_api_documents_it() -> None:
+    sonnet = next(item for item in FIXTURE if item["id"] == "claude-sonnet-4-5-20250929")
+    columns = model_columns(sonnet)
+    assert (columns["display_name"], columns["created_at"], columns["max_input_tokens"], columns["max_tokens"]) == (
+        "Claude Sonnet 4.5",
+        datetime(2025, 9, 29, tzinfo=UTC),
+        200000,
+        64000,
+    )
+    assert all(
+        columns[f"supports_{name}"] for name in ("image_input", "pdf_input", "thinking", "structured_outputs", "batch")
+    )
 
 
 def test_model_columns_are_null_when_the_payload_does_not_say() -> None:
@@ -131,68 +164,72 @@ def test_model_columns_are_null_when_the_payload_does_not_say() -> None:
 
 
 def test_created_at_offsets_are_kept_as_instants() -> None:
-    columns = model_columns({"created_at": "2025-02-24T09:30:00-08:00"})
-    naive = model_columns({"created_at": "2025-02-24T17:30:00"})
-
-    assert columns["created_at"] == datetime(2025, 2, 24, 17, 30, tzinfo=UTC)
-    assert naive["created_at"] == datetime(2025, 2, 24, 17, 30, tzinfo=UTC)
-
-
-def test_a_model_without_an_id_is_a_source_error() -> None:
-    assert model_id(SONNET_45) == "claude-sonnet-4-5-20250929"
-    with pytest.raises(SourceError, match="without an `id`"):
-        model_id({"type": "model", "display_name": "Claude ?"})
+    assert model_columns({"created_at": "2025-02-24T09:30:00-08:00"})["created_at"] == datetime(
+        2025, 2, 24, 17, 30, tzinfo=UTC
+    )
+    assert model_columns({"created_at": "2025-02-24T17:30:00"})["created_at"] == datetime(
+        2025, 2, 24, 17, 30, tzinfo=UTC
+    )
 
 
-# --- pagination ------------------------------------------------------------------------------------------------
+def test_the_id_is_the_items_id_and_a_model_without_one_has_none() -> None:
+    assert CATALOG.identify(SONNET_45) == "claude-sonnet-4-5-20250929"
+    assert CATALOG.identify({"type": "model", "display_name": "Claude ?"}) is None
+    assert CATALOG.identify({"id": ""}) is None
 
 
-def test_next_cursor_follows_last_id_while_has_more() -> None:
-    assert next_cursor({"data": [], "has_more": True, "last_id": "claude-b"}, set()) == "claude-b"
-    assert next_cursor({"data": [], "has_more": False, "last_id": "claude-b"}, set()) is None
-    assert next_cursor({"data": []}, set()) is None
+# --- the version header and the pages -------------------------------------------------------------------------------
 
 
-def test_has_more_without_a_cursor_or_with_a_repeated_one_fails() -> None:
-    with pytest.raises(SourceError, match="no `last_id`"):
-        next_cursor({"has_more": True, "last_id": None}, set())
-    with pytest.raises(SourceError, match="repeated the cursor"):
-        next_cursor({"has_more": True, "last_id": "claude-b"}, {"claude-b"})
+def test_every_request_carries_the_version_header_the_api_requires(sim: Simulator) -> None:
+    batch, _ = simulated_fetch(SPEC, sim)
+    assert len(batch.tables["models"]) == len(FIXTURE)
+    assert {request.headers.get("anthropic-version") for request in sim.requests_to("anthropic")} == {API_VERSION}
+
+    without = dataclasses.replace(SPEC, headers={})
+    with pytest.raises(SourceError, match=r"answered HTTP 400: anthropic-version: header is required$"):
+        simulated_fetch(without, sim)
 
 
-def test_a_page_without_a_data_list_is_a_source_error() -> None:
-    assert page_items({"data": [{"id": "a"}, "junk"]}) == [{"id": "a"}]
-    with pytest.raises(SourceError, match="no `data` list"):
-        page_items({"type": "error"})
-    with pytest.raises(SourceError):
-        page_items([{"id": "a"}])
+def test_the_api_default_of_20_makes_three_pages_chained_by_after_id(sim: Simulator) -> None:
+    _, request = simulated_fetch(SPEC, sim)
+
+    queries = [logged.query for logged in sim.requests_to("anthropic")]
+    assert request.stats.pages == request.stats.requests == 3 == -(-len(FIXTURE) // DEFAULT_LIMIT)
+    assert queries == [
+        {"limit": ["20"]},
+        {"limit": ["20"], "after_id": [FIXTURE[19]["id"]]},
+        {"limit": ["20"], "after_id": [FIXTURE[39]["id"]]},
+    ]
 
 
-@pytest.mark.parametrize("size", [0, 1001, -5, True])
-def test_page_sizes_outside_the_api_range_are_rejected(size: int) -> None:
-    with pytest.raises(ConfigurationError, match="from 1 to 1000"):
-        check_page_size(size)
-    with pytest.raises(ConfigurationError):
-        anthropic_source(api_key="sk-ant-test-000000", page_size=size)
+def test_a_larger_page_size_needs_one_request(sim: Simulator) -> None:
+    batch, request = simulated_fetch(SPEC, sim, page_size=1000)
+    assert request.stats.requests == 1 and len(batch.tables["models"]) == len(FIXTURE)
+    assert sim.requests_to("anthropic")[0].query == {"limit": ["1000"]}
+
+
+def test_the_page_size_bounds_are_the_apis() -> None:
+    assert CATALOG.endpoint.paginator.size == PageSize("limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
 
 @given(st.integers(min_value=0, max_value=60), st.integers(min_value=1, max_value=25))
-def test_following_cursors_visits_every_model_once_in_order(count: int, limit: int) -> None:
+def test_following_after_id_visits_every_model_once_in_order(count: int, limit: int) -> None:
     models = [{"id": f"claude-{index:03d}"} for index in range(count)]
-    seen_ids: list[str] = []
-    cursors: set[str] = set()
-    after: str | None = None
+    paginator = AfterId(PageSize("limit", 20, 1000))
+    request: PageRequest | None = paginator.first(CATALOG.endpoint, limit)
+    seen: list[str] = []
     pages = 0
-    while True:
-        body = page(models, limit, after, None)
+    while request is not None:
+        params = request.params or {}
+        body = page(models, limit, params.get("after_id"), None)
+        listed = page_items(body, CATALOG.endpoint)
+        seen.extend(item["id"] for item in listed)
         pages += 1
-        seen_ids.extend(item["id"] for item in page_items(body))
-        after = next_cursor(body, cursors)
-        if after is None:
-            break
-        cursors.add(after)
+        response = httpx.Response(200, json=body, request=httpx.Request("GET", "https://api.anthropic.com/v1/models"))
+        request = paginator.following(Page(body, response, request, len(listed)), limit)
 
-    assert seen_ids == [model["id"] for model in models]
+    assert seen == [model["id"] for model in models]
     assert pages == max(1, -(-count // limit))
 
 
@@ -206,28 +243,26 @@ def test_before_id_pages_backwards() -> None:
     assert page(models, 2, None, "m1")["has_more"] is False
 
 
-# --- the simulator's fixture and error shapes ------------------------------------------------------------------
+# --- the simulator's fixture and error shapes -----------------------------------------------------------------------
 
 
 def test_the_fixture_is_newest_first_with_unique_ids_over_three_default_pages() -> None:
-    models = load_fixture("anthropic")
-    ids = [model["id"] for model in models]
-    dated = [model["created_at"] for model in models if not model["created_at"].startswith("1970")]
+    ids = [model["id"] for model in FIXTURE]
+    dated = [model["created_at"] for model in FIXTURE if not model["created_at"].startswith("1970")]
 
-    assert len(models) >= 45 and -(-len(models) // 20) == 3
+    assert len(FIXTURE) >= 45 and -(-len(FIXTURE) // 20) == 3
     assert len(set(ids)) == len(ids)
     assert dated == sorted(dated, reverse=True)
     assert {"claude-sonnet-4-5-20250929", "claude-3-5-haiku-20241022", "claude-3-haiku-20240307"} <= set(ids)
-    assert all(model["type"] == "model" and model_columns(model)["created_at"] is not None for model in models)
+    assert all(model["type"] == "model" and model_columns(model)["created_at"] is not None for model in FIXTURE)
 
 
 def test_the_fixture_ids_match_the_price_registry() -> None:
     from genai_prices.data import providers
 
     registry = {model.id for provider in providers if provider.id == "anthropic" for model in provider.models}
-    ids = {model["id"] for model in load_fixture("anthropic")}
 
-    assert len(registry & ids) >= 20
+    assert len(registry & {model["id"] for model in FIXTURE}) >= 20
 
 
 @pytest.mark.parametrize(
@@ -258,8 +293,7 @@ def test_the_simulated_429_advertises_its_delay_and_reset() -> None:
 
     assert response.headers["retry-after"] == "2"
     assert response.headers["anthropic-ratelimit-requests-remaining"] == "0"
-    reset = datetime.fromisoformat(response.headers["anthropic-ratelimit-requests-reset"])
-    assert reset.tzinfo is not None
+    assert datetime.fromisoformat(response.headers["anthropic-ratelimit-requests-reset"]).tzinfo is not None
 
 
 def request(path: str, headers: dict[str, str], **query: str) -> SimRequest:
@@ -267,12 +301,13 @@ def request(path: str, headers: dict[str, str], **query: str) -> SimRequest:
 
 
 def test_the_simulator_checks_the_key_version_header_and_limit() -> None:
-    handler = AnthropicHandler("sk-ant-test-000000")
-    good = {"x-api-key": "sk-ant-test-000000", "anthropic-version": "2023-06-01"}
+    key = sample_key("anthropic")
+    handler = AnthropicHandler(key)
+    good = {"x-api-key": key, "anthropic-version": API_VERSION}
 
     assert handler.authenticate(request("/v1/models", {"x-api-key": "nope"})) is not None
     assert handler.authenticate(request("/v1/models", good)) is None
-    assert handler.route(request("/v1/models", {"x-api-key": "sk-ant-test-000000"})).status == 400
+    assert handler.route(request("/v1/models", {"x-api-key": key})).status == 400
     assert handler.route(request("/v1/models", good, limit="0")).status == 400
     assert handler.route(request("/v1/models", good, after_id="claude-nonexistent")).status == 400
     assert handler.route(request("/v1/models/claude-3-haiku-20240307", good)).body["id"] == "claude-3-haiku-20240307"
