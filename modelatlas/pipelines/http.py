@@ -182,12 +182,19 @@ class ApiClient:
         self.requests_made = 0
         self._rejects_key = rejects_key
         self._deadline = time.monotonic() + self.policy.budget_s
+        self._secrets = tuple(secret for secret in secrets if secret)
         self._client = build_client(
             base_url=base_url.rstrip("/") + "/",
             headers=headers,
             connect_timeout=self.policy.connect_timeout_s,
             read_timeout=self.policy.read_timeout_s,
         )
+        self._client.event_hooks["request"].append(self._keep_keys_home)
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The base URL every path is relative to."""
+        return self._client.base_url
 
     def __enter__(self) -> ApiClient:
         return self
@@ -199,9 +206,21 @@ class ApiClient:
         """Release the connection pool."""
         self._client.close()
 
+    def _keep_keys_home(self, request: httpx.Request) -> None:
+        """Drop every header carrying a key from a request to another origin than the base URL's (a redirect).
+
+        httpx drops `Authorization` on such a redirect, but not a provider's own key header (`x-api-key`)."""
+        base = self._client.base_url
+        if (request.url.scheme, request.url.host, request.url.port) == (base.scheme, base.host, base.port):
+            return
+        for name, value in list(request.headers.items()):
+            if any(secret in value for secret in self._secrets):
+                del request.headers[name]
+
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """GET `path` (relative to the base URL), retrying 429, 5xx and connection failures."""
         url = str(self._client.base_url.join(path.lstrip("/")))
+        requests_before = self.requests_made
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((_RetryableStatusError, httpx.TransportError)),
             wait=_AdvertisedOrExponentialWait(self.policy),
@@ -213,13 +232,13 @@ class ApiClient:
         try:
             response: httpx.Response = retrying(self._attempt, path, params)
         except _RetryableStatusError as exc:
-            raise self._status_error(exc.response, url, retried=True) from None
+            raise self._status_error(exc.response, url, attempts=self.requests_made - requests_before) from None
         except httpx.TransportError as exc:
             raise SourceUnreachableError(
                 redact(f"{self.provider}: {url} is unreachable ({type(exc).__name__}: {exc}) after retries")
             ) from None
         if response.status_code >= 400:
-            raise self._status_error(response, url, retried=False)
+            raise self._status_error(response, url, attempts=None)
         return response
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any, httpx.Response]:
@@ -255,13 +274,13 @@ class ApiClient:
             self.policy.attempts,
         )
 
-    def _status_error(self, response: httpx.Response, url: str, retried: bool) -> SourceError:
+    def _status_error(self, response: httpx.Response, url: str, attempts: int | None) -> SourceError:
         status = response.status_code
         detail = redact(error_message(response))
         if status in (401, 403) or (self._rejects_key is not None and self._rejects_key(response)):
             fix = f": check {self.key_env}" if self.key_env else ""
             return AuthenticationError(f"{self.provider} rejected the API key ({status}){fix} ({detail})")
-        attempts = f" after {self.requests_made} attempts" if retried else ""
+        retried = f" after {attempts} attempts" if attempts is not None else ""
         if status == 429:
-            return RateLimitedError(f"{self.provider}: rate limited (429){attempts}: {detail}")
-        return SourceError(redact(f"{self.provider}: {url} answered HTTP {status}{attempts}: {detail}"))
+            return RateLimitedError(f"{self.provider}: rate limited (429){retried}: {detail}")
+        return SourceError(redact(f"{self.provider}: {url} answered HTTP {status}{retried}: {detail}"))

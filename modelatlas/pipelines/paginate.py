@@ -44,6 +44,8 @@ class Page:
     response: httpx.Response
     request: PageRequest
     item_count: int
+    # The API's base URL: the only origin its key may travel to.
+    base_url: httpx.URL
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,8 @@ class LinkHeader:
         if not target or page.item_count == 0:
             return None
         url = page.response.url.join(target)
-        here = page.response.url
-        if (url.scheme, url.host, url.port) != (here.scheme, here.host, here.port):
+        home = page.base_url
+        if (url.scheme, url.host, url.port) != (home.scheme, home.host, home.port):
             raise PaginationError(f"names a next page on another host ({url.host}); not following it with the key")
         return PageRequest(str(url))
 
@@ -191,7 +193,8 @@ class Offset:
         if isinstance(link, str) and link:
             # Only the link's offset is used: its path is relative to the host, not to the base URL.
             linked = _query_int(link, self.offset_param)
-            following = linked if linked is not None and linked > offset else offset + count
+            # A link that skips ahead would leave items out: it may only repeat what the count says.
+            following = linked if linked is not None and offset < linked <= offset + count else offset + count
         elif count >= limit:
             following = offset + count
         else:
@@ -247,7 +250,7 @@ def fetch_pages(
         stats.requests = client.requests_made
         try:
             items = page_items(body, endpoint)
-            page = Page(body, response, request, len(items))
+            page = Page(body, response, request, len(items), client.base_url)
             yield page, items
             request = paginator.following(page, size)
         except PaginationError as exc:

@@ -46,7 +46,7 @@ def page(
     """A fetched page as a paginator sees it."""
     response = httpx.Response(200, headers=dict(headers or {}), json=body, request=httpx.Request("GET", url))
     count = items if items is not None else len(page_items(body, Endpoint("models", SinglePage())))
-    return Page(body, response, request, count)
+    return Page(body, response, request, count, httpx.URL(url).copy_with(path="/", query=None))
 
 
 # --- PageSize ---------------------------------------------------------------------------------------------------------
@@ -178,6 +178,21 @@ def test_a_next_link_to_another_origin_is_refused(target: str) -> None:
         LinkHeader(SIZE).following(linked(f'<{target}>; rel="next"'), 2)
 
 
+def test_after_a_redirect_the_next_link_must_still_be_on_the_base_url_s_origin() -> None:
+    # The page came from another host (a redirect); its link to that host is no page of the configured API.
+    elsewhere = "https://mirror.example/api/models?author=google&limit=2"
+    redirected = page(
+        PageRequest(elsewhere),
+        [{"id": "x"}] * 2,
+        items=2,
+        url=elsewhere,
+        headers={"link": '<https://mirror.example/api/models?cursor=2>; rel="next"'},
+    )
+    redirected = Page(redirected.body, redirected.response, redirected.request, 2, httpx.URL("https://huggingface.co/"))
+    with pytest.raises(PaginationError, match="on another host"):
+        LinkHeader(SIZE).following(redirected, 2)
+
+
 # --- Offset -----------------------------------------------------------------------------------------------------------
 
 
@@ -189,7 +204,9 @@ def test_a_next_link_to_another_origin_is_refused(target: str) -> None:
         ({"links": {"next": "/api/v1/models?offset=10&limit=10"}, "total_count": 25}, 0, 10, 10),
         ({"links": {"next": "https://openrouter.ai/api/v1/models?limit=10&offset=20"}}, 10, 10, 20),
         # Only the link's offset is read: its path is from the host root, not from the base URL.
-        ({"links": {"next": "/api/v1/models?offset=30&limit=10"}}, 10, 10, 30),
+        ({"links": {"next": "/api/v1/models?offset=15&limit=10"}}, 10, 10, 15),
+        # A link that skips ahead of what was counted would leave items out: the count wins.
+        ({"links": {"next": "/api/v1/models?offset=30&limit=10"}}, 10, 10, 20),
         # A next link beyond total_count (as in the reference's own example): total_count wins.
         ({"links": {"next": "/api/v1/models?offset=10&limit=10"}, "total_count": 10}, 0, 10, None),
         ({"links": {"next": None}, "total_count": 25}, 20, 5, None),

@@ -125,3 +125,39 @@ def test_a_real_refused_connection_is_described_as_unreachable(closed_port_url: 
 
     assert isinstance(error, SourceUnreachableError)
     assert f"{closed_port_url} is unreachable (ConnectError" in str(error)
+
+
+# --- ApiClient ----------------------------------------------------------------------------------------------------
+
+
+def test_a_redirect_to_another_origin_never_carries_the_key(local_server: LocalServer) -> None:
+    from modelatlas.pipelines.http import ApiClient
+
+    landing = local_server.serve("/landing", "{}")
+    # The same server under another name is another origin: what a redirect to someone else's host looks like.
+    elsewhere = landing.replace("127.0.0.1", "localhost")
+    local_server.serve("/models", "", status=302, headers={"Location": elsewhere})
+    local_server.serve("/home", "", status=302, headers={"Location": landing})
+    with ApiClient("Toy", local_server.base_url, headers={"x-api-key": SECRET}, secrets=(SECRET,)) as client:
+        client.get("models")
+        client.get("home")
+    sent = [(path, {k.lower(): v for k, v in headers.items()}) for path, headers in local_server.requests]
+    assert [(path, "x-api-key" in headers) for path, headers in sent] == [
+        ("/models", True),
+        ("/landing", False),
+        ("/home", True),
+        ("/landing", True),
+    ]
+    assert sent[0][1]["x-api-key"] == SECRET
+
+
+def test_a_failure_after_retries_counts_the_attempts_of_that_request(local_server: LocalServer) -> None:
+    from modelatlas.pipelines.http import ApiClient, RetryPolicy
+
+    local_server.serve("/ok", "{}")
+    local_server.serve("/down", "{}", status=503)
+    policy = RetryPolicy(attempts=3, initial_wait_s=0.01, max_wait_s=0.02, budget_s=10)
+    with ApiClient("Toy", local_server.base_url, policy=policy) as client:
+        client.get("ok")
+        with pytest.raises(SourceError, match=r"answered HTTP 503 after 3 attempts"):
+            client.get("down")

@@ -91,6 +91,8 @@ def test_a_batch_with_quarantined_rows_passes_its_check_and_says_how_many() -> N
     assert check.metadata["rows_quarantined"].value == 1
     assert check.metadata["rows_loaded"].value == 2
     assert "id is not null" in check.metadata["quarantined_rows_sample"].value  # type: ignore[operator]
+    # A row without its key is kept aside with no key at all, not the text "None".
+    assert [key for key, _, _ in load.gate.quarantined["models"]] == [None]
     assert load.report() == (
         "toy: 2 models (1 added, 1 removed, 1 changed) from http://toy [eu]; 1 rows quarantined (see dq.quarantine)"
     )

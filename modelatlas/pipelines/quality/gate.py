@@ -86,7 +86,8 @@ def quarantine_rows(rows: Rows, verdict: Verdict, everything_with: list[str] | N
     entries = []
     for position, failed in sorted(failures.items()):
         row = _row_at(rows, position)
-        key = "/".join(str(row.get(name)) for name in verdict.suite.key) if verdict.suite.key else None
+        parts = [row.get(name) for name in verdict.suite.key]
+        key = None if all(part is None for part in parts) else "/".join(str(part) for part in parts)
         entries.append((key, row, failed))
     return entries
 
