@@ -249,6 +249,29 @@ def test_a_failed_malformed_or_negative_read_is_a_clear_error_and_loads_nothing(
     assert _rows(connection, f"select count(*) from {DATASET}.loads") == loads
 
 
+def test_a_mass_tenfold_price_move_is_blocked_and_closes_no_interval(
+    connection: ConnectionInfo, loaded: SourceLoad, simulator: Simulator, url: str, pipelines_dir: Path
+) -> None:
+    """Undated prices (no effective_from) are compared with the open versions like any other."""
+    before = _state(connection)
+    handler = _handler(simulator)
+    handler.entries = {
+        key: {name: value * 100 if "cost" in name and isinstance(value, float) else value for name, value in e.items()}
+        for key, e in handler.entries.items()
+    }
+    blocked = _load(connection, url, pipelines_dir, T2)
+    assert blocked.blocked
+    assert "price_points: at most 20% of prices move 10x or more" in blocked.report()
+    assert _state(connection) == before
+    [(observed,)] = _rows(
+        connection,
+        "select observed_value from dq.validation_results where source = 'litellm' and entity = 'price_points' "
+        "and batch_id = %s and expectation = 'expect_price_jump_share_to_be_at_most' and not success",
+        [blocked.gate.batch_id],
+    )
+    assert observed["compared"] > 300 and observed["share"] > 0.9
+
+
 def test_a_dead_host_is_unreachable() -> None:
     dead = f"http://127.0.0.1:{free_port()}{FILE_PATH}"
     request = request_for(SPEC, source_config(SPEC, {"MODELATLAS_LITELLM_URL": dead}), policy=FAST)

@@ -22,7 +22,7 @@ from modelatlas.pipelines.openrouter import CATALOG
 from modelatlas.pipelines.prices import MappingStats, openrouter_price_points
 from modelatlas.pipelines.quality import Baseline, GateSettings, Suite, validate_batch
 from modelatlas.pipelines.quality.gate import gate_batch, passing_rows
-from modelatlas.pipelines.quality.validation import gate_settings
+from modelatlas.pipelines.quality.validation import gate_settings, key_part
 from modelatlas.pipelines.spec import Batch
 from modelatlas.simulator.core import load_fixture
 
@@ -180,6 +180,27 @@ def test_many_prices_moving_tenfold_block_the_batch_and_a_few_do_not() -> None:
     jump = next(o for o in verdict.results if o.expectation == "expect_price_jump_share_to_be_at_most")
     assert jump.observed_value["moved"] == len(many)
     assert jump.observed_value["compared"] == len(priced)
+
+
+def test_undated_price_points_are_compared_with_the_warehouse_and_their_duplicates_caught() -> None:
+    """An undated price's key has a null part (effective_from): it is still a key, written as the warehouse's is."""
+    suite = _suite("openrouter", "price_points")
+    points = openrouter_points()
+    assert all(point["effective_from"] is None for point in points)
+    prices = {
+        tuple(key_part(point[name]) for name in suite.key): {"price_usd": float(point["price_usd"])} for point in points
+    }
+    baseline = Baseline(row_count=len(points), prices=prices)
+    assert not validate_batch(suite, points, baseline).blocked
+    moved = [{**point, "price_usd": point["price_usd"] * 100} for point in points]
+    verdict = validate_batch(suite, moved, baseline)
+    assert verdict.blocked
+    jump = next(o for o in verdict.results if o.expectation == "expect_price_jump_share_to_be_at_most")
+    priced = sum(1 for point in points if point["price_usd"] > 0)
+    assert (jump.observed_value["moved"], jump.observed_value["compared"]) == (priced, priced)
+    duplicated = validate_batch(suite, [*points, dict(points[7])], baseline)
+    assert sorted(duplicated.row_failures()) == [7, len(points)]
+    assert duplicated.row_failures()[7] == [f"({', '.join(suite.key)}) is unique"]
 
 
 def test_the_packaged_registry_fails_only_its_one_cache_read_above_input(
