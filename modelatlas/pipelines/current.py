@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
-from modelatlas.pipelines.quality.validation import Baseline
+from modelatlas.pipelines.quality.validation import Baseline, key_part
 from modelatlas.pipelines.spec import TableSpec
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.service import connect
@@ -22,7 +22,7 @@ class CurrentRows:
     """A raw table's current rows, as far as the gate and the change report read them."""
 
     row_count: int = 0
-    # key (as text) -> {price column: price}, for the price-jump guard
+    # key (its parts as texts, `key_part`) -> {price column: price}, for the price-jump guard
     prices: Mapping[tuple[str, ...], Mapping[str, float]] = field(default_factory=dict)
     # tracked key -> content, for the change report
     contents: Mapping[tuple[Any, ...], str] = field(default_factory=dict)
@@ -102,7 +102,7 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
             if jump:
                 values = {c: float(row[c]) for c in jump if row[c] is not None}
                 if values:
-                    prices[tuple(str(row[k]) for k in key)] = values
+                    prices[tuple(key_part(row[k]) for k in key)] = values
             if tracked:
                 contents[tuple(row[k] for k in tracked_key)] = str(row[content])
     return CurrentRows(row_count=count, prices=prices, contents=contents)

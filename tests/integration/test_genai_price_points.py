@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from modelatlas.pipelines.genai_prices import genai_prices_source
-from modelatlas.pipelines.genai_prices.normalize import check_registry_shape
-from modelatlas.pipelines.genai_prices.registry import RegistrySnapshot
-from modelatlas.pipelines.loading import make_pipeline, run_source
+from modelatlas.pipelines.current import Changes
+from modelatlas.pipelines.engine import load_standalone
+from modelatlas.pipelines.genai_prices import SPEC
+from modelatlas.simulator import Simulator, sample_environment
+from modelatlas.simulator.genai_prices import RegistryHandler
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 
 DATASET = "raw_price_history_test"
@@ -62,26 +64,46 @@ def _snapshots() -> list[tuple[datetime, list[dict[str, Any]]]]:
     return [(T1, first), (T2, changed), (T3, reverted), (T4, removed), (T5, tiered), (T6, unchanged)]
 
 
-def _snapshot(providers: list[dict[str, Any]], at: datetime) -> RegistrySnapshot:
-    return RegistrySnapshot(
-        providers=check_registry_shape(providers), origin="package", version="test", url=None, fetched_at=at
-    )
-
-
 def _count(connection: ConnectionInfo) -> int:
     _, rows = read_only_query(connection, f"select count(*) from {DATASET}.price_points")
     return int(rows[0][0])
 
 
 @pytest.fixture(scope="module")
-def history(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) -> Mapping[datetime, int]:
-    """Loads every snapshot in order with its observation time; the row count after each load."""
-    pipeline = make_pipeline("price_history_test", DATASET, connection.url(), tmp_path_factory.mktemp("dlt"))
-    counts = {}
+def registry() -> Iterator[tuple[RegistryHandler, dict[str, str]]]:
+    """The registry's published JSON served by the simulator, and the environment that reads it."""
+    handler = RegistryHandler(None, BASE_REGISTRY)
+    with Simulator({SPEC.name: handler}) as simulator:
+        yield handler, sample_environment(simulator, [SPEC])
+
+
+@pytest.fixture(scope="module")
+def pipelines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dlt")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One load of the history: the row count after it and what it reported."""
+
+    rows: int
+    changes: Changes
+    report: str
+
+
+@pytest.fixture(scope="module")
+def history(
+    connection: ConnectionInfo, registry: tuple[RegistryHandler, dict[str, str]], pipelines_dir: Path
+) -> Mapping[datetime, Loaded]:
+    """Loads every snapshot in order, each fetched at its time."""
+    handler, env = registry
+    loads = {}
     for at, providers in _snapshots():
-        run_source(pipeline, genai_prices_source(snapshot=_snapshot(providers, at), observed_at=at))
-        counts[at] = _count(connection)
-    return counts
+        handler.update(providers)
+        loaded = load_standalone(SPEC, connection, pipelines_dir, env=env, dataset=DATASET, fetched_at=at)
+        assert not loaded.blocked and sum(loaded.gate.quarantined_counts().values()) == 0, loaded.report()
+        loads[at] = Loaded(_count(connection), loaded.changes["price_points"], loaded.report())
+    return loads
 
 
 def _intervals(connection: ConnectionInfo, model: str) -> list[tuple[Any, ...]]:
@@ -96,7 +118,7 @@ def _intervals(connection: ConnectionInfo, model: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_change_and_its_revert_open_new_intervals_and_a_new_tier_opens_its_own(
-    connection: ConnectionInfo, history: Mapping[datetime, int]
+    connection: ConnectionInfo, history: Mapping[datetime, Loaded]
 ) -> None:
     assert _intervals(connection, "alpha") == [
         ("input", "batch", "base", Decimal("1.5"), T1, None),
@@ -111,7 +133,7 @@ def test_a_change_and_its_revert_open_new_intervals_and_a_new_tier_opens_its_own
 
 
 def test_a_removed_model_has_its_intervals_closed_and_kept(
-    connection: ConnectionInfo, history: Mapping[datetime, int]
+    connection: ConnectionInfo, history: Mapping[datetime, Loaded]
 ) -> None:
     assert _intervals(connection, "beta") == [
         ("input", "standard", "base", Decimal("1"), T1, T4),
@@ -119,7 +141,9 @@ def test_a_removed_model_has_its_intervals_closed_and_kept(
     ]
 
 
-def test_dated_prices_keep_their_effective_dates(connection: ConnectionInfo, history: Mapping[datetime, int]) -> None:
+def test_dated_prices_keep_their_effective_dates(
+    connection: ConnectionInfo, history: Mapping[datetime, Loaded]
+) -> None:
     _, rows = read_only_query(
         connection,
         "select price_usd, effective_from, effective_until, _dlt_valid_from, _dlt_valid_to "
@@ -131,12 +155,31 @@ def test_dated_prices_keep_their_effective_dates(connection: ConnectionInfo, his
     ]
 
 
-def test_an_unchanged_load_adds_no_row(connection: ConnectionInfo, history: Mapping[datetime, int]) -> None:
+def test_an_unchanged_load_adds_no_row(connection: ConnectionInfo, history: Mapping[datetime, Loaded]) -> None:
     # 8 rows at T1; +1 each for the change and the revert; removal closes rows without adding; +1 for the tier.
-    assert [history[at] for at in (T1, T2, T3, T4, T5, T6)] == [8, 9, 10, 10, 11, 11]
+    assert [history[at].rows for at in (T1, T2, T3, T4, T5, T6)] == [8, 9, 10, 10, 11, 11]
 
 
-def test_price_points_columns_follow_the_contract(connection: ConnectionInfo, history: Mapping[datetime, int]) -> None:
+def test_each_load_reports_the_price_points_added_removed_and_changed(history: Mapping[datetime, Loaded]) -> None:
+    counted = [
+        (len(history[at].changes.added), len(history[at].changes.removed), len(history[at].changes.changed))
+        for at in (T1, T2, T3, T4, T5, T6)
+    ]
+    assert counted == [(8, 0, 0), (0, 0, 1), (0, 0, 1), (0, 2, 0), (1, 0, 0), (0, 0, 0)]
+    alpha_input = "genai-prices/acme/alpha/input/standard/base/global/"
+    assert history[T2].changes.changed == history[T3].changes.changed == [alpha_input]
+    assert history[T4].changes.removed == [
+        "genai-prices/acme/beta/input/standard/base/global/",
+        "genai-prices/acme/beta/output/standard/base/global/",
+    ]
+    assert history[T4].report.startswith(
+        "genai_prices: 6 price_points (0 added, 2 removed, 0 changed) from published data, sha256:"
+    )
+
+
+def test_price_points_columns_follow_the_contract(
+    connection: ConnectionInfo, history: Mapping[datetime, Loaded]
+) -> None:
     _, types = read_only_query(
         connection,
         "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
@@ -159,14 +202,19 @@ def test_price_points_columns_follow_the_contract(connection: ConnectionInfo, hi
     ]
 
 
-def test_an_observed_at_before_the_last_load_is_not_needed_for_a_plain_reload(
-    connection: ConnectionInfo, history: Mapping[datetime, int], tmp_path: Path
+def test_an_unchanged_registry_fetched_now_keeps_every_current_row_open(
+    connection: ConnectionInfo,
+    history: Mapping[datetime, Loaded],
+    registry: tuple[RegistryHandler, dict[str, str]],
+    pipelines_dir: Path,
 ) -> None:
-    """Without `observed_at`, the boundary is the load's own time: the current rows stay open."""
-    pipeline = make_pipeline("price_history_test", DATASET, connection.url(), tmp_path)
+    """Without `fetched_at`, the boundary is the fetch's own time: nothing changed, nothing closes."""
+    handler, env = registry
     _, unchanged = _snapshots()[-1]
-    run_source(pipeline, genai_prices_source(snapshot=_snapshot(unchanged, datetime.now(UTC))))
-    assert _count(connection) == history[T6]
+    handler.update(unchanged)
+    loaded = load_standalone(SPEC, connection, pipelines_dir, env=env, dataset=DATASET)
+    assert loaded.changes["price_points"] == Changes(added=[], removed=[], changed=[])
+    assert _count(connection) == history[T6].rows
     _, open_rows = read_only_query(
         connection, f"select count(*) from {DATASET}.price_points where _dlt_valid_to is null"
     )

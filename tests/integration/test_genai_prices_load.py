@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NoReturn
 
+import dlt
 import pytest
 
-from modelatlas.pipelines.genai_prices import genai_prices_source
+from modelatlas.errors import WarehouseError
+from modelatlas.pipelines.engine import SourceLoad, load_standalone
+from modelatlas.pipelines.genai_prices import SPEC, registry_tables
 from modelatlas.pipelines.genai_prices.registry import RegistrySnapshot, packaged_snapshot
-from modelatlas.pipelines.loading import make_pipeline, run_source
+from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 
 PRICE_KEY = "provider_id, model_id, component, condition"
+# The published JSON switched off: the installed package's data is what loads.
+PACKAGED = {"MODELATLAS_GENAI_PRICES_URL": ""}
+SWITCHED_OFF = "published JSON not used: the published registry is switched off (MODELATLAS_GENAI_PRICES_URL is empty)"
+# The registry's one suspect price (a cache read above its input price), as it writes it and as a price point.
+QUARANTINED = {"providers": 0, "models": 0, "prices": 1, "loads": 0, "price_points": 1}
 
 
 @pytest.fixture(scope="module")
 def snapshot() -> RegistrySnapshot:
     return packaged_snapshot()
+
+
+def _load(connection: ConnectionInfo, dataset: str, pipelines_dir: Path) -> SourceLoad:
+    return load_standalone(SPEC, connection, pipelines_dir, env=PACKAGED, dataset=dataset)
 
 
 def _counts(connection: ConnectionInfo, schema: str) -> dict[str, int]:
@@ -35,17 +48,21 @@ def _duplicate_price_keys(connection: ConnectionInfo, schema: str) -> int:
     return int(rows[0][0])
 
 
-def test_loads_every_row_of_the_registry(
+def test_loads_every_row_of_the_registry_but_its_one_suspect_price(
     connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
 ) -> None:
-    expected = {
-        name: len(list(resource)) for name, resource in genai_prices_source(snapshot=snapshot).resources.items()
-    }
-    pipeline = make_pipeline("genai_prices_load_test", "raw_load_test", connection.url(), tmp_path)
-    summary = run_source(pipeline, genai_prices_source(snapshot=snapshot))
-    assert summary.row_counts == expected
+    expected = {name: len(rows) - QUARANTINED[name] for name, rows in registry_tables(snapshot).items()}
+    loaded = _load(connection, "raw_load_test", tmp_path)
+    assert not loaded.blocked
+    assert loaded.gate.quarantined_counts() == QUARANTINED
+    assert loaded.summary is not None and loaded.summary.row_counts == expected
     assert _counts(connection, "raw_load_test") == expected
     assert expected["prices"] >= 1000 and expected["providers"] >= 20
+    points = expected["price_points"]
+    assert loaded.report() == (
+        f"genai_prices: {points:,} price_points ({points} added, 0 removed, 0 changed) from package data, "
+        f"{snapshot.version}; 2 rows quarantined (see dq.quarantine); {SWITCHED_OFF}"
+    )
 
     _, types = read_only_query(
         connection,
@@ -67,30 +84,43 @@ def test_loads_every_row_of_the_registry(
     assert origin == [("package", snapshot.version)]
 
 
-def test_a_second_load_changes_no_count_and_no_key(
-    connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
-) -> None:
-    pipeline = make_pipeline("genai_prices_idempotent", "raw_idempotent", connection.url(), tmp_path)
-    run_source(pipeline, genai_prices_source(snapshot=snapshot))
+def test_a_second_load_changes_no_count_and_no_key(connection: ConnectionInfo, tmp_path: Path) -> None:
+    _load(connection, "raw_idempotent", tmp_path)
     first = _counts(connection, "raw_idempotent")
-    run_source(pipeline, genai_prices_source(snapshot=packaged_snapshot()))
+    second_load = _load(connection, "raw_idempotent", tmp_path)
     second = _counts(connection, "raw_idempotent")
     assert second == {**first, "loads": first["loads"] + 1}
     assert _duplicate_price_keys(connection, "raw_idempotent") == 0
+    assert f"genai_prices: {first['price_points']:,} price_points (0 added, 0 removed, 0 changed)" in (
+        second_load.report()
+    )
+
+
+class LoadInterruptedError(Exception):
+    """What stops the load step, as a Ctrl-C between dlt's normalize and load steps would."""
 
 
 def test_a_load_interrupted_after_extraction_is_completed_by_the_next_run(
-    connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
+    connection: ConnectionInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pipeline = make_pipeline("genai_prices_interrupted", "raw_interrupted", connection.url(), tmp_path)
-    run_source(pipeline, genai_prices_source(snapshot=snapshot))
-    first = _counts(connection, "raw_interrupted")
-    # Stop where a Ctrl-C between dlt's steps would: extracted and normalized, never loaded.
-    pipeline.extract(genai_prices_source(snapshot=packaged_snapshot()))
-    pipeline.normalize()
+    dataset = "raw_interrupted"
+    _load(connection, dataset, tmp_path)
+    first = _counts(connection, dataset)
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> NoReturn:
+        raise LoadInterruptedError("interrupted before the load step")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dlt.Pipeline, "load", interrupted)
+        with pytest.raises(WarehouseError, match="loading genai_prices into the warehouse failed: interrupted"):
+            _load(connection, dataset, tmp_path)
+    # The pipeline load_standalone runs for this dataset: extracted and normalized, never loaded.
+    pipeline = make_pipeline(f"{SPEC.name}__{dataset}", dataset, connection.url(), tmp_path)
     assert pipeline.has_pending_data
-    run_source(pipeline, genai_prices_source(snapshot=packaged_snapshot()))
-    assert not pipeline.has_pending_data
-    after = _counts(connection, "raw_interrupted")
+    assert _counts(connection, dataset) == first
+
+    _load(connection, dataset, tmp_path)
+    assert not make_pipeline(f"{SPEC.name}__{dataset}", dataset, connection.url(), tmp_path).has_pending_data
+    after = _counts(connection, dataset)
     assert after == {**first, "loads": first["loads"] + 2}
-    assert _duplicate_price_keys(connection, "raw_interrupted") == 0
+    assert _duplicate_price_keys(connection, dataset) == 0

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from modelatlas.pipelines.catalog import FetchStats
+from modelatlas.pipelines.engine import SourceLoad, load_standalone
 from modelatlas.pipelines.http import RetryPolicy
-from modelatlas.pipelines.loading import make_pipeline, run_source
-from modelatlas.pipelines.openrouter import openrouter_source
-from modelatlas.pipelines.prices import MappingStats
+from modelatlas.pipelines.openrouter import SPEC
+from modelatlas.pipelines.prices import MappingStats, openrouter_price_points
+from modelatlas.simulator.core import load_fixture
 from modelatlas.simulator.openrouter import OpenRouterHandler
 from modelatlas.simulator.server import Simulator
 from modelatlas.warehouse import ConnectionInfo, read_only_query
@@ -44,22 +44,15 @@ def pipelines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dlt")
 
 
-def _load(simulator: Simulator, connection: ConnectionInfo, pipelines_dir: Path, at: datetime) -> MappingStats:
-    stats = MappingStats()
-    source = openrouter_source(
-        base_url=simulator.root_url("openrouter") + "/api/v1",
-        stats=FetchStats(),
-        policy=FAST,
-        observed_at=at,
-        price_stats=stats,
-    )
-    summary = run_source(make_pipeline("openrouter_prices_test", DATASET, connection.url(), pipelines_dir), source)
-    assert summary.row_counts["price_points"] == FIXTURE_PRICE_POINTS
-    return stats
+def _load(simulator: Simulator, connection: ConnectionInfo, pipelines_dir: Path, at: datetime) -> SourceLoad:
+    env = {"MODELATLAS_OPENROUTER_BASE_URL": simulator.root_url("openrouter") + "/api/v1"}
+    loaded = load_standalone(SPEC, connection, pipelines_dir, env=env, dataset=DATASET, policy=FAST, fetched_at=at)
+    assert loaded.summary is not None and loaded.summary.row_counts["price_points"] == FIXTURE_PRICE_POINTS
+    return loaded
 
 
 @pytest.fixture(scope="module")
-def first_load(simulator: Simulator, connection: ConnectionInfo, pipelines_dir: Path) -> MappingStats:
+def first_load(simulator: Simulator, connection: ConnectionInfo, pipelines_dir: Path) -> SourceLoad:
     return _load(simulator, connection, pipelines_dir, T1)
 
 
@@ -73,7 +66,7 @@ def _points(connection: ConnectionInfo, model_id: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-def test_prices_are_exact_per_million_tokens_or_per_unit(connection: ConnectionInfo, first_load: MappingStats) -> None:
+def test_prices_are_exact_per_million_tokens_or_per_unit(connection: ConnectionInfo, first_load: SourceLoad) -> None:
     model = "anthropic/claude-sonnet-4.5"
     tail = ("openrouter", model)
     assert _points(connection, model) == [
@@ -90,10 +83,15 @@ def test_prices_are_exact_per_million_tokens_or_per_unit(connection: ConnectionI
 
 
 def test_varying_prices_are_left_out_and_free_models_keep_their_zero_prices(
-    connection: ConnectionInfo, first_load: MappingStats
+    connection: ConnectionInfo, first_load: SourceLoad
 ) -> None:
     assert _points(connection, "openrouter/auto") == []
-    assert dict(first_load.not_a_price) == {"prompt": 1, "completion": 1}
+    # openrouter/auto's "-1" prices say "varies": no price, and no unknown price key either.
+    mapping = MappingStats()
+    for item in load_fixture("openrouter"):
+        list(openrouter_price_points(item, mapping))
+    assert (dict(mapping.not_a_price), mapping.unknown_count) == ({"prompt": 1, "completion": 1}, 0)
+    assert first_load.batch.metadata["unknown_price_keys"] == 0
     free = _points(connection, "openai/gpt-oss-20b:free")
     assert [(row[0], row[1]) for row in free] == [("input", Decimal("0")), ("output", Decimal("0"))]
     _, rows = read_only_query(
@@ -106,7 +104,7 @@ def test_varying_prices_are_left_out_and_free_models_keep_their_zero_prices(
 
 def test_a_changed_price_is_kept_as_a_closed_and_a_new_interval(
     connection: ConnectionInfo,
-    first_load: MappingStats,
+    first_load: SourceLoad,
     handler: OpenRouterHandler,
     simulator: Simulator,
     pipelines_dir: Path,
@@ -115,9 +113,18 @@ def test_a_changed_price_is_kept_as_a_closed_and_a_new_interval(
     model = next(item for item in handler.models if item["id"] == "openai/gpt-4o-mini")
     model["pricing"]["prompt"] = "0.0000001"
     try:
-        _load(simulator, connection, pipelines_dir, T2)
+        changed = _load(simulator, connection, pipelines_dir, T2)
     finally:
         handler.models[:] = saved
+    assert changed.changes["price_points"].changed == [
+        "openrouter/openrouter/openai/gpt-4o-mini/input/standard/base/global/"
+    ]
+    # The catalog's own row changed too: its content hash is another.
+    assert changed.changes["models"].changed == ["openai/gpt-4o-mini"]
+    assert changed.report().startswith(
+        f"openrouter: 54 models (0 added, 0 removed, 1 changed), {FIXTURE_PRICE_POINTS} price_points "
+        "(0 added, 0 removed, 1 changed) from http://127.0.0.1:"
+    )
     _, rows = read_only_query(
         connection,
         f"select price_usd, _dlt_valid_from, _dlt_valid_to from {DATASET}.price_points "

@@ -7,17 +7,20 @@ from typing import Any
 
 import pytest
 
+from modelatlas.pipelines.litellm import SPEC
 from modelatlas.runner import run
 from modelatlas.simulator import Simulator, build_simulator
 from modelatlas.simulator.litellm import FILE_PATH, LiteLLMHandler
 from modelatlas.warehouse import Warehouse, read_only_query
+from tests.integration.test_quality_gate import check_description
 
 MODEL = "claude-sonnet-4-5-20250929"
+CHECK = "raw_litellm/price_points:quality_gate"
 
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[Simulator]:
-    with build_simulator([]) as running:
+    with build_simulator([SPEC]) as running:
         yield running
 
 
@@ -52,8 +55,10 @@ def test_a_shrunken_price_file_is_blocked_and_closes_no_interval(warehouse: Ware
     handler.entries = {key: handler.entries[key] for key in kept}
     blocked = run(warehouse=warehouse, selection="group:litellm")
 
-    assert list(blocked.failures) == ["litellm_prices"]
-    assert "blocked by the quality gate" in blocked.failures["litellm_prices"]
+    assert list(blocked.failures) == ["raw_litellm"]
+    assert "blocked by the quality gate, nothing loaded, previous data kept" in blocked.failures["raw_litellm"]
+    assert "price_points: the batch lists at least" in blocked.failures["raw_litellm"]
+    assert CHECK in blocked.checks_failed
     assert _history_counts(warehouse) == before
     failed = _one(
         warehouse,
@@ -73,6 +78,13 @@ def test_a_cache_price_above_its_input_price_is_quarantined_and_the_rest_loads(
     summary = run(warehouse=warehouse, selection="group:litellm")
 
     assert summary.success, summary.failures
+    # The batch loaded with a row kept aside: the gate passed, and says so.
+    assert CHECK in summary.checks_quarantined and CHECK not in summary.checks_failed
+    assert check_description(summary.run_ids[0], CHECK) == "loaded; 1 rows quarantined (see dq.quarantine)"
+    assert any(
+        report.startswith("litellm: ") and "; 1 rows quarantined (see dq.quarantine)" in report
+        for report in summary.reports
+    ), summary.reports
     quarantined = _one(
         warehouse,
         "select count(*) from dq.quarantine where source = 'litellm' and entity = 'price_points' "

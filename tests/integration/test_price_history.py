@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 
-from modelatlas.pipelines.catalog import FetchStats, provider_settings
-from modelatlas.pipelines.genai_prices import genai_prices_source
-from modelatlas.pipelines.genai_prices.normalize import check_registry_shape
-from modelatlas.pipelines.genai_prices.registry import RegistrySnapshot
-from modelatlas.pipelines.litellm import litellm_source, parse_document
-from modelatlas.pipelines.loading import ensure_tables, make_pipeline, run_source
-from modelatlas.pipelines.providers import PROVIDERS
+from modelatlas.assets.dbt import vars_arguments
+from modelatlas.pipelines import genai_prices, litellm
+from modelatlas.pipelines.engine import ensure_tables, load_standalone
+from modelatlas.pipelines.loading import make_pipeline
+from modelatlas.pipelines.registry import sources
 from modelatlas.settings import DBT_PROJECT_DIR, tool_path
+from modelatlas.simulator import Simulator, sample_environment
+from modelatlas.simulator.genai_prices import RegistryHandler
+from modelatlas.simulator.litellm import LiteLLMHandler
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 from modelatlas.warehouse.service import ensure_database
 
@@ -122,41 +123,39 @@ def registry_snapshots() -> list[tuple[datetime, list[dict[str, Any]]]]:
     return [(T1, first), (T2, changed), (T3, reverted), (T4, removed), (T5, tiered), (T6, copy.deepcopy(tiered))]
 
 
-def _create_catalog_tables(info: ConnectionInfo, pipelines_dir: Path) -> None:
-    """The provider catalogs' raw tables, empty, as each catalog asset creates them before its first load."""
-    for spec in PROVIDERS:
-        settings = provider_settings(spec)
-        options = spec.options(os.environ) if spec.options is not None else {}
-        source = spec.source(
-            api_key=settings.api_key, base_url=settings.base_url, region=settings.region, stats=FetchStats(), **options
-        )
-        ensure_tables(make_pipeline(f"price_history_{spec.name}", spec.dataset_name, info.url(), pipelines_dir), source)
+def _create_every_raw_table(info: ConnectionInfo, pipelines_dir: Path) -> None:
+    """Every source's raw tables, empty, as each source's asset creates them before its first load."""
+    for spec in sources():
+        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines_dir), info, spec)
 
 
 def _dbt(info: ConnectionInfo, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **info.dbt_env()}
-    command = [tool_path("dbt"), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    command = [tool_path("dbt"), *args, *vars_arguments()]
+    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     command += ["--target-path", str(target / "target"), "--log-path", str(target / "logs")]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=900)
 
 
 @pytest.fixture(scope="module")
 def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectionInfo]:
-    """Every snapshot loaded at its time, then one `dbt build` of the whole project into a database of its own."""
+    """Every snapshot and the price file fetched at each time, then one `dbt build` of the whole project, in a
+    database of its own."""
     ensure_database(connection, DATABASE)
     info = connection.with_database(DATABASE)
     pipelines_dir = tmp_path_factory.mktemp("dlt")
-    _create_catalog_tables(info, pipelines_dir)
-    genai = make_pipeline("price_history_genai", "raw_genai_prices", info.url(), pipelines_dir)
-    litellm = make_pipeline("price_history_litellm", "raw_litellm", info.url(), pipelines_dir)
-    body = json.dumps(LITELLM_FILE).encode()
-    for at, providers in registry_snapshots():
-        snapshot = RegistrySnapshot(
-            providers=check_registry_shape(providers), origin="package", version="test", url=None, fetched_at=at
-        )
-        run_source(genai, genai_prices_source(snapshot=snapshot, observed_at=at))
-        document = parse_document(body, "http://litellm.test/prices.json", fetched_at=at)
-        run_source(litellm, litellm_source(document=document, observed_at=at))
+    _create_every_raw_table(info, pipelines_dir)
+    registry = RegistryHandler(None, REGISTRY)
+    price_file = LiteLLMHandler(None)
+    price_file.entries = LITELLM_FILE
+    specs = [genai_prices.SPEC, litellm.SPEC]
+    with Simulator({genai_prices.SPEC.name: registry, litellm.SPEC.name: price_file}) as simulator:
+        env = sample_environment(simulator, specs)
+        for at, providers in registry_snapshots():
+            registry.update(providers)
+            for spec in specs:
+                loaded = load_standalone(spec, info, pipelines_dir, env=env, fetched_at=at)
+                assert not loaded.blocked and not any(loaded.gate.quarantined_counts().values()), loaded.report()
     result = _dbt(info, tmp_path_factory.mktemp("dbt"), "build")
     assert result.returncode == 0, result.stdout[-4000:]
     yield info

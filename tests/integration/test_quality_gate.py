@@ -9,15 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import dlt
+import dagster as dg
 import pytest
 
-from modelatlas.pipelines.catalog import FetchStats
-from modelatlas.pipelines.loading import make_pipeline
-from modelatlas.pipelines.openrouter import openrouter_source
-from modelatlas.pipelines.providers import PROVIDERS
-from modelatlas.pipelines.quality.gate import gated_load
-from modelatlas.pipelines.quality.registry import suites_for
+from modelatlas.pipelines.engine import SourceLoad, load_standalone
+from modelatlas.pipelines.openrouter import SPEC as OPENROUTER
+from modelatlas.pipelines.registry import sources
+from modelatlas.pipelines.spec import Batch
 from modelatlas.runner import RunSummary, format_summary, run
 from modelatlas.simulator import Fault, build_simulator, sample_environment
 from modelatlas.simulator.core import load_fixture
@@ -34,6 +32,17 @@ def query(connection: ConnectionInfo, sql: str, params: list[Any] | None = None)
     return [tuple(row) for row in rows]
 
 
+def check_description(run_id: str, check: str) -> str | None:
+    """The description a check (`<asset>:<check name>`) gave in a run of the current Dagster instance."""
+    with dg.DagsterInstance.get() as instance:
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            evaluation = entry.get_dagster_event().event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            if f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}" == check:
+                return evaluation.description
+    raise AssertionError(f"no evaluation of {check} in run {run_id}")
+
+
 # --- the issue's "done when": a catalog whose second page vanishes -----------------------------------------------
 
 
@@ -42,10 +51,10 @@ def gated_world(
     warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Warehouse, Simulator]]:
     """Every provider served by one simulator, into a database and a Dagster instance of their own."""
-    simulator = build_simulator(PROVIDERS).start()
+    simulator = build_simulator(sources()).start()
     home = tmp_path_factory.mktemp("dagster-quality")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in sample_environment(simulator, PROVIDERS).items():
+        for name, value in sample_environment(simulator, sources()).items():
             patch.setenv(name, value)
         patch.setenv("MODELATLAS_WAREHOUSE_DATABASE", DATABASE)
         patch.setenv("DAGSTER_HOME", str(home))
@@ -92,15 +101,19 @@ def test_a_vanished_second_page_removes_no_model_from_dim_models(three_runs: dic
 def test_the_blocked_check_fails_with_a_clear_message_and_the_others_keep_running(three_runs: dict[str, Any]) -> None:
     bad: RunSummary = three_runs["bad"]
     assert not bad.success
-    assert bad.failed_steps == ["anthropic_catalog"]
-    assert "raw_anthropic/models:quality_gate" in bad.checks_failed
-    message = bad.failures["anthropic_catalog"]
+    assert bad.failed_steps == ["raw_anthropic"]
+    assert bad.checks_failed == ["raw_anthropic/models:quality_gate"]
+    assert check_description(bad.run_ids[0], "raw_anthropic/models:quality_gate") == (
+        f"blocked: the batch lists at least {-(-len(ANTHROPIC_IDS) // 2)} rows (the warehouse's latest batch listed "
+        f"{len(ANTHROPIC_IDS)}; at most 50% may disappear at once)"
+    )
+    message = bad.failures["raw_anthropic"]
     assert "blocked by the quality gate, nothing loaded, previous data kept" in message
     assert f"the batch lists at least {-(-len(ANTHROPIC_IDS) // 2)} rows" in message
     assert "raw_openai/models" in bad.materialized
     # Nothing dim_models reads changed (the blocked batch loaded nothing): it keeps the previous good data.
     assert "marts/dim_models" not in bad.materialized
-    assert any("inputs unchanged since their last build" in outcome for outcome in bad.outcomes)
+    assert any("inputs unchanged since their last build" in report for report in bad.reports)
     text = format_summary(bad)
     assert "failed check raw_anthropic/models:quality_gate" in text
     assert "anthropic: batch " in text and "blocked by the quality gate" in text
@@ -154,7 +167,16 @@ def test_the_packaged_registry_quarantines_its_one_suspect_price_and_loads_the_r
     gated_world: tuple[Warehouse, Simulator], three_runs: dict[str, Any]
 ) -> None:
     good: RunSummary = three_runs["good"]
-    assert "raw_genai_prices/prices:quality_gate" in good.checks_warned
+    # Its batch loaded with the row kept aside: the check passed, and says so.
+    quarantined = ["raw_genai_prices/price_points:quality_gate", "raw_genai_prices/prices:quality_gate"]
+    assert sorted(check for check in good.checks_quarantined if check.startswith("raw_genai_prices/")) == quarantined
+    assert not any(check.startswith("raw_genai_prices/") for check in good.checks_failed)
+    for check in quarantined:
+        assert check_description(good.run_ids[0], check) == "loaded; 1 rows quarantined (see dq.quarantine)"
+    assert any(
+        report.startswith("genai_prices: ") and "; 2 rows quarantined (see dq.quarantine)" in report
+        for report in good.reports
+    ), good.reports
     connection = gated_world[0].connection()
     [(payload, reasons)] = query(
         connection, "select row_payload, failed_expectations from dq.quarantine where entity = 'prices' limit 1"
@@ -183,10 +205,9 @@ def openrouter() -> Iterator[tuple[Simulator, EditableOpenRouter]]:
         yield server, handler
 
 
-def gate_once(server: Simulator, connection: ConnectionInfo, dataset: str, pipelines_dir: Path) -> Any:
-    pipeline = make_pipeline(f"openrouter_{dataset}", dataset, connection.url(), pipelines_dir)
-    source = openrouter_source(base_url=f"{server.root_url('openrouter')}/api/v1", stats=FetchStats(), page_size=20)
-    return gated_load(pipeline, source, suites_for("openrouter"), info=connection, run_id="test")
+def gate_once(server: Simulator, connection: ConnectionInfo, dataset: str, pipelines_dir: Path) -> SourceLoad:
+    env = {"MODELATLAS_OPENROUTER_BASE_URL": f"{server.root_url('openrouter')}/api/v1"}
+    return load_standalone(OPENROUTER, connection, pipelines_dir, env=env, dataset=dataset, page_size=20)
 
 
 def raw(connection: ConnectionInfo, dataset: str) -> dict[str, tuple[Any, ...]]:
@@ -200,7 +221,7 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     server, handler = openrouter
     dataset = "raw_openrouter_rowgate"
     first = gate_once(server, connection, dataset, tmp_path)
-    assert not first.blocked and first.quarantined == {"models": 0, "price_points": 0}
+    assert not first.blocked and first.gate.quarantined_counts() == {"models": 0, "price_points": 0}
     good = raw(connection, dataset)
     assert len(good) == len(handler.models)
     priced = [m for m in handler.models if Decimal(m["pricing"].get("prompt", "0")) > 0]
@@ -211,17 +232,18 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     second = gate_once(server, connection, dataset, tmp_path)
     assert not second.blocked
     # The $3 per token price is also refused as a normalised price point.
-    assert second.quarantined == {"models": 2, "price_points": 1}
-    assert second.loaded["models"] == len(handler.models) - 2
+    assert second.gate.quarantined_counts() == {"models": 2, "price_points": 1}
+    assert second.loaded_rows("models") == len(handler.models) - 2
+    assert "; 3 rows quarantined (see dq.quarantine)" in second.report()
     after = raw(connection, dataset)
     for model_id in bad_ids:
         assert after[model_id] == good[model_id]  # the previous good row, untouched
-    assert {i for i, row in after.items() if row[0] == second.batch_id} == set(after) - bad_ids
+    assert {i for i, row in after.items() if row[0] == second.gate.batch_id} == set(after) - bad_ids
     reasons = dict(
         query(
             connection,
             "select row_key, failed_expectations from dq.quarantine where batch_id = %s and entity = 'models'",
-            [second.batch_id],
+            [second.gate.batch_id],
         )
     )
     assert set(reasons) == bad_ids
@@ -231,7 +253,7 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
         connection,
         "select description, unexpected_count from dq.validation_results "
         "where batch_id = %s and entity = 'models' and not success",
-        [second.batch_id],
+        [second.gate.batch_id],
     )
     assert sorted(failed) == [
         ("context_length is between 1 and 100,000,000", 1),
@@ -239,8 +261,8 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_batch_loads(
     ]
     handler.models[:] = copy.deepcopy(handler.original)
     third = gate_once(server, connection, dataset, tmp_path)
-    assert third.quarantined == {"models": 0, "price_points": 0}
-    assert {row[0] for row in raw(connection, dataset).values()} == {third.batch_id}
+    assert third.gate.quarantined_counts() == {"models": 0, "price_points": 0}
+    assert {row[0] for row in raw(connection, dataset).values()} == {third.gate.batch_id}
 
 
 def test_a_mass_tenfold_price_move_blocks_the_batch_and_keeps_the_old_prices(
@@ -258,13 +280,13 @@ def test_a_mass_tenfold_price_move_blocks_the_batch_and_keeps_the_old_prices(
             moved += 1
     blocked = gate_once(server, connection, dataset, tmp_path)
     assert blocked.blocked
-    assert "of prices move 10x or more" in blocked.block_message("openrouter")
+    assert "models: at most 20% of prices move 10x or more" in blocked.report()
     assert raw(connection, dataset) == good
     [(observed,)] = query(
         connection,
         "select observed_value from dq.validation_results where batch_id = %s "
         "and entity = 'models' and expectation = 'expect_price_jump_share_to_be_at_most'",
-        [blocked.batch_id],
+        [blocked.gate.batch_id],
     )
     # Every positive price of every model is compared; only the prompt prices moved.
     assert observed["moved"] == moved and observed["compared"] > moved
@@ -273,25 +295,24 @@ def test_a_mass_tenfold_price_move_blocks_the_batch_and_keeps_the_old_prices(
     assert not gate_once(server, connection, dataset, tmp_path).blocked
 
 
-def test_a_batch_that_lost_a_staging_column_is_blocked(connection: ConnectionInfo, tmp_path: Path) -> None:
+def test_a_batch_without_a_column_its_table_declares_is_blocked(connection: ConnectionInfo, tmp_path: Path) -> None:
     dataset = "raw_openrouter_schemagate"
-    pipeline = make_pipeline("openrouter_schemagate", dataset, connection.url(), tmp_path)
     rows = [{"id": f"m{i}", "batch_id": "b1", "_fetched_at": "2026-01-01T00:00:00Z"} for i in range(3)]
+    crafted = replace(OPENROUTER, extract=lambda request: Batch(tables={"models": rows}, origin="crafted"))
 
-    @dlt.source(name="openrouter", max_table_nesting=0)
-    def crafted() -> Any:
-        return dlt.resource(rows, name="models", primary_key="id", write_disposition="merge")
-
-    result = gated_load(pipeline, crafted(), suites_for("openrouter"), info=connection)
+    result = load_standalone(crafted, connection, tmp_path, env={}, dataset=dataset)
     assert result.blocked
-    assert "the batch has the column context_length (read by staging)" in result.block_message("openrouter")
-    [(exists,)] = query(connection, "select to_regclass(%s) is not null", [f"{dataset}.models"])
-    assert not exists
+    message = result.report()
+    assert message.startswith("openrouter: batch b1 blocked by the quality gate, nothing loaded, previous data kept")
+    assert "models: the batch has the column context_length (declared by its table)" in message
+    # The tables exist (staging reads them from the first run on), and stay empty.
+    assert query(connection, f"select count(*) from {dataset}.models") == [(0,)]
     stored = query(
         connection,
         "select column_name from dq.validation_results where batch_id = 'b1' and source = 'openrouter' "
-        "and expectation = 'expect_column_to_exist' and not success",
+        "and entity = 'models' and expectation = 'expect_column_to_exist' and not success",
     )
-    assert ("context_length",) in stored and ("name",) in stored
-    [(kept,)] = query(connection, "select count(*) from dq.quarantine where batch_id = 'b1'")
+    assert ("context_length",) in stored and ("name",) in stored and ("payload",) in stored
+    assert ("id",) not in stored and ("batch_id",) not in stored
+    [(kept,)] = query(connection, "select count(*) from dq.quarantine where batch_id = 'b1' and entity = 'models'")
     assert kept == 3

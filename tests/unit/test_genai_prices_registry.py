@@ -15,7 +15,9 @@ import pytest
 from genai_prices import types
 
 from modelatlas.errors import SourceError, SourceUnreachableError
+from modelatlas.pipelines.genai_prices import SPEC
 from modelatlas.pipelines.genai_prices.registry import load_snapshot, packaged_snapshot, published_snapshot, to_raw
+from modelatlas.simulator import Fault, build_simulator, sample_environment
 
 if TYPE_CHECKING:
     from conftest import LocalServer
@@ -286,3 +288,18 @@ def test_a_malformed_url_falls_back_to_the_package() -> None:
 
     assert snapshot.origin == "package"
     assert "http://[::1/data.json" in (snapshot.fallback_reason or "")
+
+
+# --- the simulator's registry -------------------------------------------------------------------------------------
+
+
+def test_the_simulator_publishes_the_package_data_as_the_registry_json() -> None:
+    with build_simulator([SPEC]) as simulator:
+        url = sample_environment(simulator, [SPEC])["MODELATLAS_GENAI_PRICES_URL"]
+        assert url == simulator.root_url("genai_prices") + "/data.json"
+        published = load_snapshot(url, timeout=5)
+        simulator.inject("genai_prices", Fault("status", status=503))
+        fallback = load_snapshot(url, timeout=5)
+    assert (published.origin, published.fallback_reason) == ("published", None)
+    assert published.providers == packaged_snapshot().providers
+    assert fallback.origin == "package" and "503" in str(fallback.fallback_reason)

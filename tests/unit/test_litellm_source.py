@@ -9,14 +9,10 @@ import httpx
 import pytest
 
 from modelatlas.errors import ConfigurationError, SourceError
-from modelatlas.pipelines.litellm import (
-    LiteLLMStats,
-    litellm_source,
-    litellm_tables_source,
-    model_row,
-    parse_document,
-    split_url,
-)
+from modelatlas.pipelines.engine import fetch, request_for
+from modelatlas.pipelines.litellm import SPEC, litellm_tables, model_row, parse_document, split_url
+from modelatlas.pipelines.prices import MappingStats
+from modelatlas.settings import source_config
 from modelatlas.simulator import Fault, build_simulator, sample_environment
 from modelatlas.simulator.litellm import FILE_PATH
 
@@ -46,30 +42,31 @@ def test_a_malformed_document_is_a_clear_error(body: bytes, message: str) -> Non
         parse_document(body, "https://example.test/prices.json")
 
 
-def test_a_negative_price_fails_the_source_before_anything_loads() -> None:
-    document = parse_document(b'{"m": {"litellm_provider": "openai", "input_cost_per_token": -1e-06}}', "u", AT)
+def test_a_negative_price_fails_the_whole_read_before_anything_loads() -> None:
+    body = b'{"ok": {"input_cost_per_token": 1e-06}, "m": {"litellm_provider": "x", "input_cost_per_token": -1e-06}}'
+    document = parse_document(body, "u", AT)
     with pytest.raises(SourceError, match=r"LiteLLM: m input_cost_per_token: the price .* is negative"):
-        litellm_source(document=document)
+        litellm_tables(document, MappingStats())
 
 
-def test_the_source_counts_models_points_and_unknown_keys() -> None:
+def test_the_tables_count_models_points_and_unknown_keys_and_carry_every_declared_column() -> None:
     body = json.dumps(
         {
             "gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
             "dall-e-2": {"litellm_provider": "openai", "input_cost_per_pixel": 1.9e-08},
         }
     ).encode()
-    stats = LiteLLMStats()
-    source = litellm_source(document=parse_document(body, "u", AT), stats=stats)
-    assert (stats.models, stats.price_points, stats.mapping.unknown_count) == (2, 2, 1)
-    assert len(stats.price_hashes) == 2
-    (load,) = list(source.resources["loads"])
+    stats = MappingStats()
+    tables = litellm_tables(parse_document(body, "u", AT), stats)
+    assert {name: len(rows) for name, rows in tables.items()} == {"models": 2, "price_points": 2, "loads": 1}
+    assert stats.unknown_count == 1 and dict(stats.unknown_keys) == {"input_cost_per_pixel": 1}
+    assert len({row["price_hash"] for row in tables["price_points"]}) == 2
+    (load,) = tables["loads"]
     assert (load["model_count"], load["price_point_count"], load["unknown_price_key_count"]) == (2, 2, 1)
-    assert {name: len(list(resource)) for name, resource in litellm_tables_source().resources.items()} == {
-        "models": 0,
-        "price_points": 0,
-        "loads": 0,
-    }
+    assert load["source_version"].startswith("sha256:") and load["fetched_at"] == AT
+    # The gate blocks a batch without a declared column: every row carries each of its table's columns.
+    for table in SPEC.tables:
+        assert all(set(table.columns) <= set(row) for row in tables[table.name]), table.name
 
 
 @pytest.mark.parametrize(
@@ -110,8 +107,8 @@ def test_a_model_row_keeps_flags_regions_limits_and_a_valid_deprecation_date() -
 
 
 def test_the_simulator_serves_the_file_with_faults_and_plain_text_errors() -> None:
-    with build_simulator([]) as simulator:
-        url = sample_environment(simulator, [])["MODELATLAS_LITELLM_URL"]
+    with build_simulator([SPEC]) as simulator:
+        url = sample_environment(simulator, [SPEC])["MODELATLAS_LITELLM_URL"]
         assert url == simulator.root_url("litellm") + FILE_PATH
         body = httpx.get(url).json()
         assert "sample_spec" in body and "claude-sonnet-4-5" in body and len(body) == 85
@@ -128,3 +125,18 @@ def test_the_simulator_serves_the_file_with_faults_and_plain_text_errors() -> No
         )
         missing = httpx.get(simulator.root_url("litellm") + "/other.json")
         assert (missing.status_code, missing.text) == (404, "404: Not Found")
+
+
+def test_one_fetch_through_the_engine_brings_every_table_its_origin_and_the_unknown_keys() -> None:
+    with build_simulator([SPEC]) as simulator:
+        env = sample_environment(simulator, [SPEC])
+        request = request_for(SPEC, source_config(SPEC, env), fetched_at=AT)
+        batch = fetch(request)
+    assert {name: len(rows) for name, rows in batch.tables.items()} == {"models": 84, "price_points": 412, "loads": 1}
+    assert batch.origin == env["MODELATLAS_LITELLM_URL"]
+    assert batch.notes == ("8 prices with unknown keys",)
+    assert batch.metadata["unknown_price_keys"] == 8 and batch.metadata["source_version"].startswith("sha256:")
+    assert request.stats.requests == 1
+    assert {row["batch_id"] for rows in batch.tables.values() for row in rows if "batch_id" in row} == {
+        "20260401T000000.000000Z"
+    }

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelatlas.errors import SourceError
+from modelatlas.pipelines.current import Changes, changes
 from modelatlas.pipelines.genai_prices.normalize import price_rows
 from modelatlas.pipelines.prices import (
     COMPONENTS,
@@ -31,7 +32,6 @@ from modelatlas.pipelines.prices import (
     per_token_to_per_mtok,
     per_unit_to_per_units,
     per_units_to_per_unit,
-    price_changes,
     price_hash,
     unique_points,
 )
@@ -379,7 +379,8 @@ def test_duplicates_collapse_and_conflicting_prices_are_both_left_out() -> None:
     stats.log_summary("LiteLLM")
 
 
-def test_changes_are_counted_by_natural_key() -> None:
-    previous = {("a",): "1", ("b",): "2", ("c",): "3"}
-    current = {("a",): "1", ("b",): "9", ("d",): "4"}
-    assert price_changes(previous, current) == type(price_changes({}, {}))(added=1, changed=1, removed=1)
+def test_changes_are_listed_by_natural_key() -> None:
+    previous = {("a", "input"): "1", ("b", "input"): "2", ("c", None): "3"}
+    current = {("a", "input"): "1", ("b", "input"): "9", ("d", "output"): "4"}
+    assert changes(previous, current) == Changes(added=["d/output"], removed=["c/"], changed=["b/input"])
+    assert changes(current, current) == Changes(added=[], removed=[], changed=[])

@@ -13,36 +13,45 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from modelatlas.assets.dbt import prepare_manifest
+from modelatlas.assets.dbt import dbt_project, prepare_manifest
 from modelatlas.errors import ConfigurationError
-from modelatlas.pipelines.catalog import FetchStats, catalog_row
-from modelatlas.pipelines.genai_prices import genai_prices_source, load_snapshot
+from modelatlas.pipelines import genai_prices, registry
+from modelatlas.pipelines.catalog import catalog_rows
 from modelatlas.pipelines.genai_prices.expectations import KNOWN_COMPONENTS
-from modelatlas.pipelines.openrouter import model_columns
-from modelatlas.pipelines.quality import Baseline, GateSettings, validate_batch
-from modelatlas.pipelines.quality.gate import extract, passing_rows
-from modelatlas.pipelines.quality.registry import ALL_SUITES, suites_for
-from modelatlas.pipelines.quality.validation import gate_settings
-from modelatlas.settings import DBT_PROJECT_DIR
+from modelatlas.pipelines.openrouter import CATALOG
+from modelatlas.pipelines.prices import MappingStats, openrouter_price_points
+from modelatlas.pipelines.quality import Baseline, GateSettings, Suite, validate_batch
+from modelatlas.pipelines.quality.gate import gate_batch, passing_rows
+from modelatlas.pipelines.quality.validation import gate_settings, key_part
+from modelatlas.pipelines.spec import Batch
 from modelatlas.simulator.core import load_fixture
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-OPENROUTER = suites_for("openrouter")["models"]
-GENAI = suites_for("genai_prices")
+OPENROUTER_SPEC = registry.source("openrouter")
+GENAI_SPEC = registry.source("genai_prices")
+
+
+def _suite(spec_name: str, table: str) -> Suite:
+    suite = registry.source(spec_name).table(table).suite
+    assert suite is not None
+    return suite
+
+
+OPENROUTER = _suite("openrouter", "models")
 
 
 def openrouter_rows() -> list[dict[str, Any]]:
-    stats = FetchStats()
-    return [
-        catalog_row(item["id"], item, model_columns(item), fetched_at=NOW, region="global", stats=stats)
-        for item in load_fixture("openrouter")
-    ]
+    return catalog_rows(load_fixture("openrouter"), CATALOG, fetched_at=NOW, region="global")
+
+
+def openrouter_points() -> list[dict[str, Any]]:
+    stats = MappingStats()
+    return [point.row() for item in load_fixture("openrouter") for point in openrouter_price_points(item, stats)]
 
 
 @pytest.fixture(scope="module")
 def registry_tables() -> dict[str, list[dict[str, Any]]]:
-    tables = extract(genai_prices_source(snapshot=load_snapshot(None, 1)))
-    return {name: list(table.rows) for name, table in tables.items()}  # type: ignore[arg-type]
+    return genai_prices.registry_tables(genai_prices.load_snapshot(None, 1))
 
 
 def failing(rows: list[dict[str, Any]], **kwargs: Any) -> dict[int, list[str]]:
@@ -54,7 +63,7 @@ def test_the_fixture_catalog_passes_every_expectation() -> None:
     assert verdict.failed == []
     assert not verdict.blocked
     assert verdict.row_count == len(load_fixture("openrouter"))
-    assert len(verdict.outcomes) > 20
+    assert len(verdict.results) > 20
 
 
 @pytest.mark.parametrize(
@@ -119,10 +128,36 @@ def test_an_empty_catalog_is_blocked_even_before_any_load() -> None:
     assert any("at least 1 rows" in reason for reason in verdict.block_reasons)
 
 
-def test_a_batch_that_lost_a_column_staging_reads_is_blocked() -> None:
-    rows = [{k: v for k, v in row.items() if k != "context_length"} for row in openrouter_rows()]
-    verdict = validate_batch(OPENROUTER, rows, now=NOW)
-    assert verdict.block_reasons == ["the batch has the column context_length (read by staging)"]
+# context_length is read by a rule of the suite, description by none: the table declares both.
+@pytest.mark.parametrize("column", ["context_length", "description"])
+def test_a_batch_that_lost_a_column_its_table_declares_is_blocked(column: str) -> None:
+    declared = tuple(OPENROUTER_SPEC.table("models").columns)
+    rows = [{k: v for k, v in row.items() if k != column} for row in openrouter_rows()]
+    verdict = validate_batch(OPENROUTER, rows, now=NOW, declared=declared)
+    assert verdict.block_reasons == [f"the batch has the column {column} (declared by its table)"]
+    assert not validate_batch(OPENROUTER, openrouter_rows(), now=NOW, declared=declared).blocked
+
+
+def test_the_gate_guards_every_declared_column_of_each_table_and_blocks_the_whole_batch() -> None:
+    points = openrouter_points()
+    complete = Batch(tables={"models": openrouter_rows(), "price_points": points}, origin="test")
+    passed = gate_batch(OPENROUTER_SPEC, complete, {}, GateSettings(), now=NOW)
+    assert not passed.blocked
+    assert {name: len(rows) for name, rows in passed.passing.items()} == {
+        "models": len(load_fixture("openrouter")),
+        "price_points": len(points),
+    }
+    lost = [{k: v for k, v in row.items() if k != "original_unit"} for row in points]
+    batch = Batch(tables={"models": openrouter_rows(), "price_points": lost}, origin="test")
+    gate = gate_batch(OPENROUTER_SPEC, batch, {}, GateSettings(), now=NOW)
+    assert gate.blocked and gate.passing == {}
+    assert "price_points: the batch has the column original_unit (declared by its table)" in gate.block_message(
+        "openrouter"
+    )
+    # Blocked in one table, the whole batch is kept aside, every row with the reason first.
+    assert gate.quarantined_counts() == {"models": len(load_fixture("openrouter")), "price_points": len(points)}
+    _, _, reasons = gate.quarantined["models"][0]
+    assert reasons == ["batch blocked: price_points: the batch has the column original_unit (declared by its table)"]
 
 
 def test_many_prices_moving_tenfold_block_the_batch_and_a_few_do_not() -> None:
@@ -142,16 +177,39 @@ def test_many_prices_moving_tenfold_block_the_batch_and_a_few_do_not() -> None:
         rows[i]["price_prompt_usd_per_token"] /= 12
     verdict = validate_batch(OPENROUTER, rows, baseline, now=NOW)
     assert verdict.blocked
-    jump = next(o for o in verdict.outcomes if o.expectation == "expect_price_jump_share_to_be_at_most")
+    jump = next(o for o in verdict.results if o.expectation == "expect_price_jump_share_to_be_at_most")
     assert jump.observed_value["moved"] == len(many)
     assert jump.observed_value["compared"] == len(priced)
+
+
+def test_undated_price_points_are_compared_with_the_warehouse_and_their_duplicates_caught() -> None:
+    """An undated price's key has a null part (effective_from): it is still a key, written as the warehouse's is."""
+    suite = _suite("openrouter", "price_points")
+    points = openrouter_points()
+    assert all(point["effective_from"] is None for point in points)
+    prices = {
+        tuple(key_part(point[name]) for name in suite.key): {"price_usd": float(point["price_usd"])} for point in points
+    }
+    baseline = Baseline(row_count=len(points), prices=prices)
+    assert not validate_batch(suite, points, baseline).blocked
+    moved = [{**point, "price_usd": point["price_usd"] * 100} for point in points]
+    verdict = validate_batch(suite, moved, baseline)
+    assert verdict.blocked
+    jump = next(o for o in verdict.results if o.expectation == "expect_price_jump_share_to_be_at_most")
+    priced = sum(1 for point in points if point["price_usd"] > 0)
+    assert (jump.observed_value["moved"], jump.observed_value["compared"]) == (priced, priced)
+    duplicated = validate_batch(suite, [*points, dict(points[7])], baseline)
+    assert sorted(duplicated.row_failures()) == [7, len(points)]
+    assert duplicated.row_failures()[7] == [f"({', '.join(suite.key)}) is unique"]
 
 
 def test_the_packaged_registry_fails_only_its_one_cache_read_above_input(
     registry_tables: dict[str, list[dict[str, Any]]],
 ) -> None:
-    for name, suite in GENAI.items():
-        verdict = validate_batch(suite, registry_tables[name])
+    for table in GENAI_SPEC.tables:
+        name = table.name
+        assert table.suite is not None
+        verdict = validate_batch(table.suite, registry_tables[name], declared=tuple(table.columns))
         assert not verdict.blocked, (name, verdict.block_reasons)
         failures = verdict.row_failures()
         if name not in ("prices", "price_points"):
@@ -173,7 +231,7 @@ def test_registry_tiers_that_do_not_increase_and_unknown_components_are_caught(
     second = next(i for i in tiered if i - 1 in tiered and prices[i - 1]["component"] == prices[i]["component"])
     prices[second]["above_input_tokens"] = prices[second - 1]["above_input_tokens"]
     prices[0]["component"] = "telepathy"
-    failures = validate_batch(GENAI["prices"], prices).row_failures()
+    failures = validate_batch(_suite("genai_prices", "prices"), prices).row_failures()
     assert any("tier thresholds" in reason for reason in failures[second])
     assert any(reason.startswith("component in {") for reason in failures[0])
 
@@ -186,18 +244,38 @@ def test_known_components_cover_every_component_of_the_installed_registry() -> N
         assert (usage_key.removesuffix("_tokens") if family == "tokens" else usage_key) in KNOWN_COMPONENTS
 
 
-def _staging_reads(source: str, table: str) -> set[str]:
-    """The raw columns a source table's staging model reads: the columns its sources YAML declares (the manifest's)."""
+@pytest.fixture(scope="module")
+def dbt_source_columns() -> dict[tuple[str, str, str], set[str]]:
+    """(source, schema, table) -> the raw columns each dbt source table documents, dlt's own columns left out."""
     prepare_manifest()
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    columns = manifest["sources"][f"source.modelatlas.{source}.{table}"]["columns"]
-    # dlt writes its own columns (load id, row id, scd2 validity) at load time: no extracted batch carries them.
-    return {name for name in columns if not name.startswith("_dlt_")}
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return {
+        (source["source_name"], source["schema"], source["name"]): {
+            name for name in source["columns"] if not name.startswith("_dlt_")
+        }
+        for source in manifest["sources"].values()
+    }
 
 
-@pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda suite: suite.name)
-def test_every_suite_guards_the_columns_its_staging_model_reads(suite: Any) -> None:
-    assert set(suite.staging_columns) == _staging_reads(suite.source, suite.entity)
+def test_every_column_a_dbt_source_documents_is_declared_by_its_table(
+    dbt_source_columns: dict[tuple[str, str, str], set[str]],
+) -> None:
+    """The gate blocks a batch without a declared column: what staging may read must be declared to be guarded."""
+    undeclared = {}
+    for (source, schema, name), documented in dbt_source_columns.items():
+        spec = registry.source(source)
+        assert schema == spec.dataset, (source, name)
+        if missing := documented - set(spec.table(name).columns):
+            undeclared[f"{source}.{name}"] = sorted(missing)
+    assert undeclared == {}
+    assert sum(len(columns) for columns in dbt_source_columns.values()) > 100
+
+
+def test_every_table_a_source_declares_is_a_dbt_source(
+    dbt_source_columns: dict[tuple[str, str, str], set[str]],
+) -> None:
+    declared = {(spec.name, spec.dataset, table.name) for spec in registry.sources() for table in spec.tables}
+    assert set(dbt_source_columns) == declared
 
 
 def test_gate_settings_come_from_the_environment_and_bad_values_say_what_to_fix() -> None:

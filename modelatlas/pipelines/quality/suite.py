@@ -55,6 +55,11 @@ class Suite:
     jump_columns: tuple[str, ...] = ()
 
     @property
+    def optional_key(self) -> tuple[str, ...]:
+        """The parts of the key that may be null (not declared not-null): a null one is part of the key."""
+        return tuple(name for name in self.key if name not in self.not_null)
+
+    @property
     def name(self) -> str:
         """`<source>.<entity>`, as the suite is named in dq tables and the UI."""
         return f"{self.source}.{self.entity}"

@@ -6,7 +6,7 @@ import importlib
 import math
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
@@ -160,12 +160,28 @@ def validation_frame(suite: Suite, rows: Rows) -> pd.DataFrame:
     return frame
 
 
-def key_texts(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
-    """Each row's key as one text (parts joined by a unit separator), for uniqueness and price comparison."""
+def key_part(value: Any) -> str:
+    """One part of a row's key as text, the same for a batch's value and the warehouse's: a null part is empty."""
+    return "" if value is None else str(value)
+
+
+def key_texts(frame: pd.DataFrame, key: Sequence[str], optional: Collection[str] = ()) -> pd.Series:
+    """Each row's key as one text (parts joined by a unit separator), for uniqueness and price comparison.
+
+    A row missing a part has no key, unless the part is `optional` (an undated price's `effective_from`).
+    """
     if not all(name in frame for name in key):
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     parts = frame[list(key)].astype(object).where(frame[list(key)].notna(), None)
-    return parts.apply(lambda row: None if any(v is None for v in row) else "\x1f".join(str(v) for v in row), axis=1)
+    required = [position for position, name in enumerate(key) if name not in optional]
+
+    def text(row: pd.Series) -> str | None:
+        values = list(row)
+        if any(values[position] is None for position in required):
+            return None
+        return "\x1f".join(key_part(value) for value in values)
+
+    return parts.apply(text, axis=1)
 
 
 def _is_list(value: Any) -> bool:
@@ -214,7 +230,7 @@ def expectation_plan(
     if len(suite.key) == 1 and suite.key[0] in present:
         plan.add(gxe.ExpectColumnValuesToBeUnique(column=suite.key[0]), f"{suite.key[0]} is unique in the batch")
     elif suite.key and all(name in present for name in suite.key):
-        frame[KEY_COLUMN] = key_texts(frame, suite.key)
+        frame[KEY_COLUMN] = key_texts(frame, suite.key, suite.optional_key)
         plan.add(gxe.ExpectColumnValuesToBeUnique(column=KEY_COLUMN), f"({', '.join(suite.key)}) is unique")
     for name, ceiling in suite.prices.items():
         if name in present:
@@ -336,7 +352,7 @@ def price_jump_result(
     suite: Suite, frame: pd.DataFrame, baseline: Baseline, settings: GateSettings
 ) -> ExpectationResult:
     """The batch-level price guard: the share of prices that moved `jump_factor`x or more against the warehouse."""
-    keys = key_texts(frame, suite.key)
+    keys = key_texts(frame, suite.key, suite.optional_key)
     compared = moved = 0
     examples: list[str] = []
     for position, key in enumerate(keys):
