@@ -75,13 +75,6 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
         if not columns:
             return CurrentRows()
         relation = sql.Identifier(dataset, table.name)
-        if "_dlt_valid_to" in columns:
-            # An scd2 table: its current rows are the open versions, whatever load wrote them.
-            where: sql.Composable = sql.SQL("_dlt_valid_to is null")
-        elif "batch_id" in columns:
-            where = sql.SQL("batch_id = (select max(batch_id) from {})").format(relation)
-        else:
-            where = sql.SQL("true")
         suite = table.suite
         key = list(suite.key) if suite is not None else []
         jump = [c for c in (suite.jump_columns if suite is not None else ()) if c in columns]
@@ -89,22 +82,37 @@ def current_rows(info: ConnectionInfo, dataset: str, table: TableSpec) -> Curren
             key, jump = [], []
         tracked_key, content = table.tracked_by or ((), "")
         tracked = [*list(tracked_key), content] if content in columns else []
-        selected = list(dict.fromkeys([*key, *jump, *tracked])) or ["batch_id" if "batch_id" in columns else "_dlt_id"]
+        # Which rows are current: an scd2 table's open versions, whatever load wrote them; a merged table's latest
+        # batch for its size and what it listed, but every row for prices: a price is current until a batch
+        # replaces it (a model quarantined last time keeps its price to compare with).
+        latest_only = "batch_id" in columns and "_dlt_valid_to" not in columns
+        if "_dlt_valid_to" in columns:
+            where: sql.Composable = sql.SQL("_dlt_valid_to is null")
+        elif latest_only and not jump:
+            where = sql.SQL("batch_id = (select max(batch_id) from {})").format(relation)
+        else:
+            where = sql.SQL("true")
+        selected = list(dict.fromkeys([*key, *jump, *tracked, *(["batch_id"] if latest_only else [])]))
+        selected = selected or ["_dlt_id"]
         query = sql.SQL("select {} from {} where {}").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in selected), relation, where
         )
-        count = 0
-        prices: dict[tuple[str, ...], dict[str, float]] = {}
-        contents: dict[tuple[Any, ...], str] = {}
-        for record in conn.execute(query):
-            count += 1
-            row = dict(zip(selected, record, strict=True))
-            if jump:
-                values = {c: float(row[c]) for c in jump if row[c] is not None}
-                if values:
-                    prices[tuple(key_part(row[k]) for k in key)] = values
-            if tracked:
-                contents[tuple(row[k] for k in tracked_key)] = str(row[content])
+        rows = [dict(zip(selected, record, strict=True)) for record in conn.execute(query)]
+    latest = max((str(row["batch_id"]) for row in rows), default=None) if latest_only else None
+    count = 0
+    prices: dict[tuple[str, ...], dict[str, float]] = {}
+    contents: dict[tuple[Any, ...], str] = {}
+    for row in rows:
+        in_latest = latest is None or str(row["batch_id"]) == latest
+        if jump:
+            values = {c: float(row[c]) for c in jump if row[c] is not None}
+            if values:
+                prices[tuple(key_part(row[k]) for k in key)] = values
+        if not in_latest:
+            continue
+        count += 1
+        if tracked:
+            contents[tuple(row[k] for k in tracked_key)] = str(row[content])
     return CurrentRows(row_count=count, prices=prices, contents=contents)
 
 
