@@ -227,7 +227,7 @@ def test_following_after_id_visits_every_model_once_in_order(count: int, limit: 
         seen.extend(item["id"] for item in listed)
         pages += 1
         response = httpx.Response(200, json=body, request=httpx.Request("GET", "https://api.anthropic.com/v1/models"))
-        request = paginator.following(Page(body, response, request, len(listed)), limit)
+        request = paginator.following(Page(body, response, request, len(listed), response.url), limit)
 
     assert seen == [model["id"] for model in models]
     assert pages == max(1, -(-count // limit))

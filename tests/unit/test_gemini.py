@@ -223,6 +223,7 @@ class InProcessClient:
     """Stands in for ApiClient: answers from a GeminiHandler in-process, so many listings stay fast."""
 
     provider = "Gemini"
+    base_url = httpx.URL("https://generativelanguage.googleapis.com/")
 
     def __init__(self, handler: GeminiHandler) -> None:
         self.handler = handler
