@@ -213,3 +213,47 @@ def automation_interval_s(env: Mapping[str, str] | None = None) -> int:
             )
         ),
     )
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The quality gate's batch guards' thresholds (docs/quality.md)."""
+
+    max_shrink: float = 0.5
+    max_price_jump_share: float = 0.2
+    jump_factor: float = 10.0
+    sample_rows: int = 10
+
+
+MAX_SHRINK_ENV = "MODELATLAS_QUALITY_MAX_SHRINK"
+MAX_PRICE_JUMP_SHARE_ENV = "MODELATLAS_QUALITY_MAX_PRICE_JUMP_SHARE"
+SAMPLE_ROWS_ENV = "MODELATLAS_QUALITY_SAMPLE_ROWS"
+
+
+def parse_share(raw: str | None, default: float, name: str) -> float:
+    """A share from 0 to 1 from a setting; blank means the default."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be a share from 0 to 1 (0.5 means 50%), got {raw!r}")
+    return value
+
+
+def gate_settings(env: Mapping[str, str] | None = None) -> GateSettings:
+    """The gate's thresholds from `MODELATLAS_QUALITY_*` settings, defaults for those unset."""
+    env = os.environ if env is None else env
+    defaults = GateSettings()
+    raw_sample = env.get(SAMPLE_ROWS_ENV, "").strip()
+    if raw_sample and not (raw_sample.isdigit() and int(raw_sample) > 0):
+        raise ConfigurationError(f"{SAMPLE_ROWS_ENV} must be a positive whole number, got {raw_sample!r}")
+    return GateSettings(
+        max_shrink=parse_share(env.get(MAX_SHRINK_ENV), defaults.max_shrink, MAX_SHRINK_ENV),
+        max_price_jump_share=parse_share(
+            env.get(MAX_PRICE_JUMP_SHARE_ENV), defaults.max_price_jump_share, MAX_PRICE_JUMP_SHARE_ENV
+        ),
+        sample_rows=int(raw_sample) if raw_sample else defaults.sample_rows,
+    )

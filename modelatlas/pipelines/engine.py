@@ -28,9 +28,8 @@ from modelatlas.pipelines.http import RetryPolicy
 from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, make_pipeline, row_count
 from modelatlas.pipelines.quality import store
 from modelatlas.pipelines.quality.gate import GateResult, gate_batch
-from modelatlas.pipelines.quality.validation import GateSettings
 from modelatlas.pipelines.spec import Batch, FetchStats, Request, Rows, SourceSpec, TableSpec
-from modelatlas.settings import SourceConfig, source_config
+from modelatlas.settings import GateSettings, SourceConfig, source_config
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.service import connect
 

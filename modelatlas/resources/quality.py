@@ -6,7 +6,8 @@ import os
 
 import dagster as dg
 
-from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT, GateSettings, gate_settings
+from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT
+from modelatlas.settings import GateSettings, gate_settings
 
 
 class QualityGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -21,7 +22,7 @@ class QualityGateResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def settings(self) -> GateSettings:
         """The environment's thresholds with this resource's explicit fields on top."""
-        base = gate_settings(os.environ)
+        base = gate_settings()
         return GateSettings(
             max_shrink=base.max_shrink if self.max_shrink is None else self.max_shrink,
             max_price_jump_share=(

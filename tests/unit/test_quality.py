@@ -22,8 +22,9 @@ from modelatlas.pipelines.openrouter import CATALOG
 from modelatlas.pipelines.prices import MappingStats, openrouter_price_points
 from modelatlas.pipelines.quality import Baseline, GateSettings, Suite, validate_batch
 from modelatlas.pipelines.quality.gate import gate_batch, passing_rows
-from modelatlas.pipelines.quality.validation import gate_settings, key_part
+from modelatlas.pipelines.quality.validation import key_part
 from modelatlas.pipelines.spec import Batch
+from modelatlas.settings import gate_settings
 from modelatlas.simulator.core import load_fixture
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -21,8 +21,9 @@ from modelatlas.pipelines.current import changes
 from modelatlas.pipelines.engine import SourceLoad, data_version
 from modelatlas.pipelines.quality.gate import gate_batch
 from modelatlas.pipelines.quality.suite import Suite
-from modelatlas.pipelines.quality.validation import Baseline, GateSettings
+from modelatlas.pipelines.quality.validation import Baseline
 from modelatlas.pipelines.spec import Batch, FetchStats, SourceSpec, TableSpec
+from modelatlas.settings import GateSettings
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SPEC = SourceSpec(

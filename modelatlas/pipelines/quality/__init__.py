@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from modelatlas.pipelines.quality.suite import RowCheck, Suite, catalog_suite
-from modelatlas.pipelines.quality.validation import Baseline, ExpectationResult, GateSettings, Verdict, validate_batch
+from modelatlas.pipelines.quality.validation import Baseline, ExpectationResult, Verdict, validate_batch
+from modelatlas.settings import GateSettings
 
 __all__ = [
     "Baseline",

@@ -14,8 +14,9 @@ from typing import Any
 import pyarrow as pa
 
 from modelatlas.pipelines.loading import row_count
-from modelatlas.pipelines.quality.validation import Baseline, GateSettings, Verdict, validate_batch
+from modelatlas.pipelines.quality.validation import Baseline, Verdict, validate_batch
 from modelatlas.pipelines.spec import Batch, Rows, SourceSpec
+from modelatlas.settings import GateSettings
 
 # (the row's key as text, the row, the expectations it failed)
 QuarantinedRow = tuple[str | None, Mapping[str, Any], list[str]]
