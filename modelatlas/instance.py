@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
+from modelatlas.errors import ConfigurationError
 from modelatlas.warehouse import ConnectionInfo
 
 MARKER = "# Written by ModelAtlas from MODELATLAS_* settings; edits are overwritten. Remove this line to keep yours."
 PASSWORD_ENV = "MODELATLAS_DAGSTER_PG_PASSWORD"
 # Runs of one source carry this tag; the run queue lets one run per value execute at a time.
 SOURCE_TAG = "modelatlas/source"
+MAX_CONCURRENT_RUNS_ENV = "MODELATLAS_MAX_CONCURRENT_RUNS"
 DEFAULT_MAX_CONCURRENT_RUNS = 3
 
 
@@ -22,8 +25,26 @@ def dagster_home(modelatlas_home: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else modelatlas_home / "dagster"
 
 
+def max_concurrent_runs(env: Mapping[str, str] | None = None) -> int:
+    """How many runs the queue lets execute at once (`MODELATLAS_MAX_CONCURRENT_RUNS`, default 3)."""
+    env = os.environ if env is None else env
+    raw = env.get(MAX_CONCURRENT_RUNS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CONCURRENT_RUNS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(
+            f"{MAX_CONCURRENT_RUNS_ENV}={raw!r} is not a number of runs: set it to 1 or more "
+            f"(default {DEFAULT_MAX_CONCURRENT_RUNS})"
+        )
+    return value
+
+
 def instance_config(
-    storage: ConnectionInfo, max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS
+    storage: ConnectionInfo, run_limit: int = DEFAULT_MAX_CONCURRENT_RUNS
 ) -> dict[str, object]:
     """dagster.yaml contents: Postgres storage whose password is read from the environment, the run queue's limits,
     the concurrency pools, no telemetry.
@@ -48,7 +69,7 @@ def instance_config(
         "concurrency": {
             "pools": {"granularity": "op", "default_limit": 1},
             "runs": {
-                "max_concurrent_runs": max_concurrent_runs,
+                "max_concurrent_runs": run_limit,
                 "tag_concurrency_limits": [
                     {"key": SOURCE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
                 ],
@@ -65,7 +86,9 @@ def prepare_instance(modelatlas_home: Path, storage: ConnectionInfo) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "dagster.yaml"
     if not config_file.exists() or config_file.read_text().startswith(MARKER):
-        config_file.write_text(MARKER + "\n" + yaml.safe_dump(instance_config(storage), sort_keys=False))
+        config = instance_config(storage, max_concurrent_runs())
+        config_file.write_text(MARKER + "\n" + yaml.safe_dump(config, sort_keys=False))
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ[PASSWORD_ENV] = storage.password
     return home
+
