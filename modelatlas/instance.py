@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
@@ -92,3 +92,18 @@ def prepare_instance(modelatlas_home: Path, storage: ConnectionInfo) -> Path:
     os.environ[PASSWORD_ENV] = storage.password
     return home
 
+
+def initialize_pools(pools: Iterable[str]) -> None:
+    """Create each concurrency pool at the default limit now, one after the other.
+
+    Dagster creates a pool when a step first claims it; two runs claiming a new pool at once made one of them fail
+    on PostgreSQL (the losing insert aborts the transaction its update then runs in).
+    """
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        known = storage.get_concurrency_keys()
+        for pool in pools:
+            if pool not in known:
+                storage.initialize_concurrency_limit_to_default(pool)

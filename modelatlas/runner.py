@@ -13,11 +13,11 @@ from typing import Any
 
 import dagster as dg
 
-from modelatlas.assets.dbt import prepare_manifest
-from modelatlas.assets.sources import REPORT_METADATA_KEY
+from modelatlas.assets.dbt import DBT_POOL, prepare_manifest
+from modelatlas.assets.sources import REPORT_METADATA_KEY, source_pool
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
-from modelatlas.instance import prepare_instance
+from modelatlas.instance import initialize_pools, prepare_instance
 from modelatlas.pipelines.engine import ensure_tables
 from modelatlas.pipelines.loading import dlt_environment, make_pipeline
 from modelatlas.pipelines.quality.validation import preload_engine
@@ -76,6 +76,7 @@ def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
     """
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
+    initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
     os.environ.update(info.dbt_env())
     os.environ.update(dlt_environment())
     pipelines = warehouse.settings.home / "dlt" / info.database
