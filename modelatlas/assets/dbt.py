@@ -118,19 +118,31 @@ def build_condition() -> dg.AutomationCondition[Any]:
     """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
 
     An input rebuilt by the same run that built this model is no change to it; nothing builds while it or one of
-    its inputs is already building or queued, and what became due then builds once that run is over.
+    its inputs is already building or queued, nor while a dbt model it reads does not exist yet (unless it builds in
+    the same run), and what became due then builds once that run is over.
     """
     input_changed = dg.AutomationCondition.any_deps_match(
         (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
         | dg.AutomationCondition.will_be_requested()
     ).with_label("an input's data changed")
-    trigger: Any = (
-        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed() | input_changed
+    # Missing, not newly missing: a model that never existed (a fresh warehouse) is missing from the first evaluation
+    # on, and `newly_missing` never fires for it. A failed first build waits for an input's change to try again.
+    never_built = (dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()).with_label(
+        "never built"
     )
+    trigger: Any = never_built | dg.AutomationCondition.code_version_changed() | input_changed
     due: dg.AutomationCondition[Any] = trigger.since_last_handled()
-    return (due & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()).with_label(
-        "never built, code changed, or an input's data changed"
+    # Raw tables exist from the set-up step on, loaded or not; a dbt model another one reads must exist first.
+    inputs_missing = (
+        dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
+        )
+        .allow(dg.AssetSelection.kind("dbt"))
+        .with_label("a dbt model it reads does not exist")
     )
+    return (
+        due & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress() & ~inputs_missing
+    ).with_label("never built, code changed, or an input's data changed")
 
 
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
