@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui clean bench
+.PHONY: run test lint format ui up down status soak clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,7 +39,21 @@ bench: $(SYNCED)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(README),--readme)
 
 ui: $(SYNCED)
-	$(BIN)/modelatlas ui
+	$(BIN)/modelatlas ui $(if $(SAMPLE),--sample)
+
+# Production mode on this machine: the Dagster webserver, daemon and code server as background services.
+up: $(SYNCED)
+	$(BIN)/modelatlas up $(if $(SAMPLE),--sample) $(if $(PORT),--port $(PORT))
+
+down: $(SYNCED)
+	$(BIN)/modelatlas down
+
+status: $(SYNCED)
+	$(BIN)/modelatlas status $(if $(SAMPLE),--sample)
+
+# The soak: production mode against the simulator, every schedule each minute, for MINUTES minutes, then checks.
+soak: $(SYNCED)
+	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),15)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) dbt_project/target dbt_project/logs
