@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui docs clean bench
+.PHONY: run test lint format ui up down status soak docs clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,7 +40,21 @@ bench: $(SYNCED)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(DOCS),--docs)
 
 ui: $(SYNCED)
-	$(BIN)/modelatlas ui
+	$(BIN)/modelatlas ui $(if $(SAMPLE),--sample)
+
+# Production mode on this machine: the Dagster webserver, daemon and code server as background services.
+up: $(SYNCED)
+	$(BIN)/modelatlas up $(if $(SAMPLE),--sample) $(if $(PORT),--port $(PORT))
+
+down: $(SYNCED)
+	$(BIN)/modelatlas down
+
+status: $(SYNCED)
+	$(BIN)/modelatlas status $(if $(SAMPLE),--sample)
+
+# The soak: production mode against the simulator, every schedule each minute, for MINUTES minutes, then checks.
+soak: $(SYNCED)
+	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),15)
 
 # The dbt docs site (models, columns, tests, lineage) generated against the warehouse, served on
 # http://127.0.0.1:8080 (`make docs PORT=8090` for another port) until Ctrl-C.

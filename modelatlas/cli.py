@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import os
+import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
-from modelatlas.errors import ModelAtlasError
+from modelatlas.errors import ConfigurationError, ModelAtlasError
 from modelatlas.logs import configure_logging
 from modelatlas.redaction import redact
 from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT, tool_path
 
 if TYPE_CHECKING:
     from modelatlas.runner import RunSummary
+    from modelatlas.warehouse import Warehouse
 
 log = logging.getLogger("modelatlas.cli")
 EXIT_INTERRUPTED = 130
@@ -61,10 +66,19 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sql(args: argparse.Namespace) -> int:
-    from modelatlas.warehouse import Warehouse, read_only_query
+def _warehouse(sample: bool) -> Warehouse:
+    """The configured warehouse, or its sample database."""
+    from modelatlas.sample import sample_warehouse
+    from modelatlas.warehouse import Warehouse
 
-    columns, rows = read_only_query(Warehouse.from_env().ensure_ready(), args.query)
+    warehouse = Warehouse.from_env()
+    return sample_warehouse(warehouse) if sample else warehouse
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from modelatlas.warehouse import read_only_query
+
+    columns, rows = read_only_query(_warehouse(args.sample).ensure_ready(), args.query)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     if columns:
         writer.writerow(columns)
@@ -73,17 +87,87 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from modelatlas.runner import prepare
+    from modelatlas.runner import prepare, sample_mode
+    from modelatlas.services import service_settings
     from modelatlas.warehouse import Warehouse
 
-    prepare(Warehouse.from_env())
-    # dagster dev re-parses the dbt project on every reload (DbtProject.prepare_if_dev).
-    command = [tool_path("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    command += ["-h", args.host, "-p", str(args.port)]
-    log.info("starting the Dagster UI on http://%s:%s", args.host, args.port)
-    # `dagster dev` still works as documented; Dagster nudges towards its separate `dg` tool on every start.
-    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
-    return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
+    settings = service_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    with contextlib.ExitStack() as stack:
+        warehouse = Warehouse.from_env()
+        if args.sample:
+            # The simulator serves from this process for as long as dagster dev runs, and stops with it.
+            warehouse = stack.enter_context(sample_mode(warehouse))
+        prepare(warehouse)
+        # dagster dev re-parses the dbt project on every reload (DbtProject.prepare_if_dev).
+        command = [tool_path("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+        command += ["-h", host, "-p", str(port)]
+        log.info("starting the Dagster UI on http://%s:%s%s", host, port, " (sample mode)" if args.sample else "")
+        # `dagster dev` still works as documented; Dagster nudges towards its separate `dg` tool on every start.
+        env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+        return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from modelatlas.services import service_settings, up
+
+    settings = service_settings()
+    settings = replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        simulator_port=args.simulator_port or settings.simulator_port,
+    )
+    up(settings, sample=args.sample)
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from modelatlas.services import down, service_settings
+
+    down(service_settings())
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from modelatlas.services import service_settings, status
+
+    print("\n".join(status(service_settings(), sample=args.sample)))
+    return 0
+
+
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    from modelatlas.pipelines.registry import sources
+    from modelatlas.services import service_settings, write_simulator_variables
+    from modelatlas.simulator import Simulator, handler_for, sample_environment
+
+    specs = sources()
+    port = service_settings().simulator_port if args.port is None else args.port
+    handlers = {spec.name: handler_for(spec) for spec in specs if spec.simulator is not None}
+    try:
+        simulator = Simulator(handlers, host=args.host, port=port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the simulator cannot listen on {args.host}:{port} ({exc.strerror}): choose another port with --port "
+            "or MODELATLAS_SIMULATOR_PORT"
+        ) from None
+    variables = sample_environment(simulator, specs)
+    with simulator:
+        print(f"# the simulator serves {', '.join(sorted(handlers))} on http://{args.host}:{simulator.port}")
+        print("# point ModelAtlas at it with these variables (as `modelatlas run --sample` does):")
+        print("\n".join(f"export {name}={shlex.quote(value)}" for name, value in sorted(variables.items())))
+        print("# serving until interrupted (Ctrl-C)")
+        sys.stdout.flush()
+        if args.env_file:
+            write_simulator_variables(Path(args.env_file), variables)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("# simulator stopped")
+    return 0
 
 
 def _cmd_dbt(args: argparse.Namespace) -> int:
@@ -124,12 +208,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql_parser = commands.add_parser("sql", help="run one read-only query and print CSV with a header")
     sql_parser.add_argument("query")
+    sql_parser.add_argument("--sample", action="store_true", help="query the sample database (modelatlas_sample)")
     sql_parser.set_defaults(handler=_cmd_sql)
 
     ui_parser = commands.add_parser("ui", help="start the Dagster UI (dagster dev) with schedules and sensors")
-    ui_parser.add_argument("--host", default="127.0.0.1")
-    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.add_argument("--host", help="default MODELATLAS_UI_HOST, else 127.0.0.1")
+    ui_parser.add_argument("--port", type=int, help="default MODELATLAS_UI_PORT, else 3000")
+    ui_parser.add_argument(
+        "--sample", action="store_true", help="the simulator beside it, every source from it, the sample database"
+    )
     ui_parser.set_defaults(handler=_cmd_ui)
+
+    up_parser = commands.add_parser(
+        "up", help="start the Dagster webserver, daemon and code server in the background (production mode)"
+    )
+    up_parser.add_argument("--host", help="the UI's host (default MODELATLAS_UI_HOST, else 127.0.0.1)")
+    up_parser.add_argument("--port", type=int, help="the UI's port (default MODELATLAS_UI_PORT, else 3000)")
+    up_parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="the simulator as a service beside them, every source from it, the sample database",
+    )
+    up_parser.add_argument(
+        "--simulator-port", type=int, help="with --sample (default MODELATLAS_SIMULATOR_PORT, else 8787)"
+    )
+    up_parser.set_defaults(handler=_cmd_up)
+
+    down_parser = commands.add_parser("down", help="stop what `up` started, and the embedded warehouse")
+    down_parser.set_defaults(handler=_cmd_down)
+
+    status_parser = commands.add_parser("status", help="the services, the warehouse and the last runs")
+    status_parser.add_argument("--sample", action="store_true", help="the last runs of the sample instance")
+    status_parser.set_defaults(handler=_cmd_status)
+
+    simulator_parser = commands.add_parser(
+        "simulator", help="serve every source's simulator in the foreground, printing the variables that use it"
+    )
+    simulator_parser.add_argument("--host", default="127.0.0.1")
+    simulator_parser.add_argument("--port", type=int, help="default MODELATLAS_SIMULATOR_PORT, else 8787")
+    simulator_parser.add_argument("--env-file", help=argparse.SUPPRESS)
+    simulator_parser.set_defaults(handler=_cmd_simulator)
 
     dbt_parser = commands.add_parser("dbt", help="run dbt against the warehouse, e.g. `modelatlas dbt -- test`")
     dbt_parser.add_argument("dbt_args", nargs=argparse.REMAINDER)

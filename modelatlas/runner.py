@@ -7,28 +7,28 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from modelatlas.assets.dbt import prepare_manifest
-from modelatlas.assets.sources import REPORT_METADATA_KEY
+from modelatlas.assets.dbt import DBT_POOL, prepare_manifest
+from modelatlas.assets.sources import REPORT_METADATA_KEY, source_pool
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
-from modelatlas.instance import prepare_instance
+from modelatlas.instance import initialize_pools, prepare_instance
 from modelatlas.pipelines.engine import ensure_tables
 from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.pipelines.registry import sources
+from modelatlas.sample import SAMPLE_DATABASE, sample_overrides, sample_warehouse
 from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
 
 log = logging.getLogger(__name__)
-SAMPLE_DATABASE = "modelatlas_sample"
 SUMMARY_SCHEMAS = ("raw\\_%", "marts")
 # execute_in_process prints every Dagster event by default; the summary reports failures itself.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -76,6 +76,7 @@ def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
     """
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
+    initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
     os.environ.update(info.dbt_env())
     pipelines = warehouse.settings.home / "dlt" / info.database
     for spec in sources():
@@ -176,15 +177,9 @@ def split_phases(graph: Any, keys: set[dg.AssetKey]) -> tuple[list[dg.AssetKey],
 def sample_mode(warehouse: Warehouse) -> Iterator[Warehouse]:
     """The simulator serving every provider, the environment pointing at it, and the sample database."""
     simulator = build_simulator(sources()).start()
-    overrides = {
-        **sample_environment(simulator, sources()),
-        "MODELATLAS_WAREHOUSE_DATABASE": SAMPLE_DATABASE,
-        # A Dagster instance of its own, so sample runs never enter the real assets' history.
-        "DAGSTER_HOME": str(warehouse.settings.home / "dagster-sample"),
-    }
     try:
-        with environment(overrides):
-            yield Warehouse(replace(warehouse.settings, database=SAMPLE_DATABASE))
+        with environment(sample_overrides(warehouse.settings.home, sample_environment(simulator, sources()))):
+            yield sample_warehouse(warehouse)
     finally:
         simulator.stop()
 

@@ -257,3 +257,25 @@ def gate_settings(env: Mapping[str, str] | None = None) -> GateSettings:
         ),
         sample_rows=int(raw_sample) if raw_sample else defaults.sample_rows,
     )
+
+
+MAX_CONCURRENT_RUNS_ENV = "MODELATLAS_MAX_CONCURRENT_RUNS"
+DEFAULT_MAX_CONCURRENT_RUNS = 3
+
+
+def max_concurrent_runs(env: Mapping[str, str] | None = None) -> int:
+    """How many runs the queue lets execute at once (`MODELATLAS_MAX_CONCURRENT_RUNS`, default 3)."""
+    env = os.environ if env is None else env
+    raw = env.get(MAX_CONCURRENT_RUNS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CONCURRENT_RUNS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(
+            f"{MAX_CONCURRENT_RUNS_ENV}={raw!r} is not a number of runs: set it to 1 or more "
+            f"(default {DEFAULT_MAX_CONCURRENT_RUNS})"
+        )
+    return value

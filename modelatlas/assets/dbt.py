@@ -120,8 +120,9 @@ def build_condition() -> dg.AutomationCondition[Any]:
     A model never built is due from the first evaluation on, whether or not its inputs ever loaded (a source
     without its key leaves an empty table), until a build of it fails; then it waits for new input data. An input
     rebuilt by the same run that built this model is no change to it. A change stays due until a build of the model
-    is requested after it, so a change that arrives while the model is building or queued is not lost: nothing
-    builds while it or one of its inputs is building or queued, and it builds once that run is over.
+    is requested after it, so a change that arrives while the model is building or queued is not lost. Nothing
+    builds while it or one of its inputs is building or queued, nor while a dbt model it reads does not exist yet
+    (unless that one builds in the same run); what became due meanwhile builds once that is over.
     """
     never_built = (dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()).with_label(
         "never built (and no failed build since)"
@@ -136,8 +137,19 @@ def build_condition() -> dg.AutomationCondition[Any]:
     # Requested on the previous evaluation, with no new change since: what was due has been handed to a run.
     handled = (dg.AutomationCondition.newly_requested() & ~changed).with_label("requested since the last change")
     pending: dg.AutomationCondition[Any] = changed.since(handled)
+    # Raw tables exist from the set-up step on, loaded or not; a dbt model another one reads must exist first.
+    inputs_missing = (
+        dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
+        )
+        .allow(dg.AssetSelection.kind("dbt"))
+        .with_label("a dbt model it reads does not exist")
+    )
     return (
-        (never_built | pending) & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.any_deps_in_progress()
+        (never_built | pending)
+        & ~dg.AutomationCondition.in_progress()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~inputs_missing
     ).with_label("never built, code changed, or an input's data changed")
 
 

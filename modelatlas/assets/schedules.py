@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from modelatlas.assets.sources import gate_check_specs
 from modelatlas.instance import SOURCE_TAG
 from modelatlas.pipelines.spec import SourceSpec
 from modelatlas.settings import source_cron
@@ -24,10 +25,15 @@ WAITING_OR_RUNNING = [
 
 
 def source_job(spec: SourceSpec) -> dg.UnresolvedAssetJobDefinition:
-    """A job that loads one source's raw tables."""
+    """A job that loads one source's raw tables and runs its quality gate.
+
+    The dbt source tests, checks on the same assets, are left out: they run in the dbt op, and a source's run would
+    otherwise start dbt and wait for the dbt pool behind every model build.
+    """
+    gate_checks = [check.key for check in gate_check_specs(spec)]
     return dg.define_asset_job(
         name=f"refresh_{spec.name}",
-        selection=dg.AssetSelection.groups(spec.name),
+        selection=dg.AssetSelection.groups(spec.name).without_checks() | dg.AssetSelection.checks(*gate_checks),
         description=f"Load {spec.display_name} into {spec.dataset}; the dbt models reading it follow on their own.",
         tags={SOURCE_TAG: spec.name},
     )

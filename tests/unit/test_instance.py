@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelatlas.instance import MARKER, PASSWORD_ENV, dagster_home, instance_config, prepare_instance
+from modelatlas.instance import MARKER, PASSWORD_ENV, instance_config, prepare_instance
+from modelatlas.settings import dagster_home
 from modelatlas.warehouse import ConnectionInfo
 
 PASSWORD = "dagster-pg-password-42"
