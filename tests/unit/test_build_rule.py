@@ -12,6 +12,8 @@ from modelatlas.assets.dbt import build_condition
 
 VERSIONS = {"raw_x": "x1", "raw_y": "y1"}
 CODE = {"stg_x": "1", "stg_y": "1", "mart": "1"}
+# Models whose build fails (a broken SQL, say).
+BROKEN: set[str] = set()
 
 
 def source(name: str) -> dg.AssetsDefinition:
@@ -23,8 +25,12 @@ def source(name: str) -> dg.AssetsDefinition:
 
 
 def model(name: str, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    @dg.asset(key=["dbt", name], deps=deps, code_version=CODE[name], automation_condition=build_condition())
-    def build() -> None: ...
+    @dg.asset(
+        key=["dbt", name], deps=deps, code_version=CODE[name], automation_condition=build_condition(), kinds={"dbt"}
+    )
+    def build() -> None:
+        if name in BROKEN:
+            raise RuntimeError(f"{name} does not build")
 
     return build
 
@@ -57,13 +63,14 @@ class Daemon:
     def execute(self, assets: list[dg.AssetsDefinition], keys: set[dg.AssetKey]) -> None:
         # As the runner and the daemon's runs do: one run of the selected assets, recording its selection.
         job = dg.Definitions(assets=assets).resolve_implicit_global_asset_job_def()
-        job.execute_in_process(instance=self.instance, asset_selection=sorted(keys, key=str))
+        job.execute_in_process(instance=self.instance, asset_selection=sorted(keys, key=str), raise_on_error=False)
 
 
 @pytest.fixture
 def daemon() -> Iterator[Daemon]:
     VERSIONS.update(raw_x="x1", raw_y="y1")
     CODE.update(stg_x="1", stg_y="1", mart="1")
+    BROKEN.clear()
     with dg.DagsterInstance.ephemeral() as instance:
         yield Daemon(instance)
 
@@ -135,4 +142,20 @@ def test_a_change_that_arrives_after_the_request_is_built_once_more_never_lost(d
     daemon.load("raw_x")
     daemon.execute(assets, requested)
     assert daemon.tick() == {"stg_x", "mart"}
+    assert daemon.tick() == set()
+
+
+def test_a_model_waits_while_a_dbt_model_it_reads_does_not_exist(daemon: Daemon) -> None:
+    BROKEN.add("stg_y")
+    # stg_y fails its first build and the mart, which reads it, is skipped: neither exists.
+    assert daemon.tick() == {"stg_x", "stg_y", "mart"}
+    # A failed first build is not retried every tick; the mart would read a relation that does not exist: it waits.
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assert daemon.tick() == {"stg_x"}
+    # New data for stg_y builds it again, and the mart with it once it builds.
+    BROKEN.clear()
+    VERSIONS["raw_y"] = "y2"
+    daemon.load("raw_y")
+    assert daemon.tick() == {"stg_y", "mart"}
     assert daemon.tick() == set()
