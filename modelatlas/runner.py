@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from modelatlas.assets.dbt import DBT_POOL, prepare_manifest
-from modelatlas.assets.sources import REPORT_METADATA_KEY, source_pool
+from modelatlas.assets.sources import GATE_CHECK, REPORT_METADATA_KEY, source_pool
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import initialize_pools, prepare_instance
@@ -95,21 +95,29 @@ def _load_cursor(path: Path) -> Any:
         return None
 
 
-def due_models(
-    definitions: dg.Definitions, instance: dg.DagsterInstance, models: list[dg.AssetKey], cursor_file: Path
-) -> list[dg.AssetKey]:
-    """The dbt models the build rule says are due, evaluated as the daemon's sensor evaluates it, this run's
-    evaluation kept for the next one."""
-    if not models:
-        return []
+def due(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    targets: dg.AssetSelection,
+    cursor_file: Path,
+) -> set[dg.AssetKey | dg.AssetCheckKey]:
+    """The dbt models and tests the build rule says are due, evaluated as the daemon's sensor evaluates it, this
+    run's evaluation kept for the next one."""
     result = dg.evaluate_automation_conditions(
-        defs=definitions,
-        instance=instance,
-        asset_selection=dg.AssetSelection.assets(*models),
-        cursor=_load_cursor(cursor_file),
+        defs=definitions, instance=instance, asset_selection=targets, cursor=_load_cursor(cursor_file)
     )
     cursor_file.write_text(dg.serialize_value(result.cursor))
-    return [key for key in models if result.get_num_requested(key)]
+    return {entity.key for entity in result.results if entity.true_subset.size}
+
+
+def gate_checks(graph: Any, keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The quality gate checks of `keys`: what runs with a source's load (its dbt tests run with the dbt build)."""
+    return [check for key in keys for check in graph.get(key).check_keys if check.name == GATE_CHECK]
+
+
+def source_tests(graph: Any, keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The dbt tests of the raw tables among `keys`."""
+    return [check for key in keys for check in graph.get(key).check_keys if check.name != GATE_CHECK]
 
 
 def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = None) -> RunSummary:
@@ -210,7 +218,7 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     dbt model downstream of it, and one provider down must never stop the others. The second run builds only the
     models whose inputs changed: an unchanged cycle leaves the marts as they are."""
     started = time.monotonic()
-    info, project_changed = prepare(warehouse)
+    info, _ = prepare(warehouse)
     definitions = build_definitions()
     # After the definitions' imports, so that the two threads never import the same modules at once.
     preload_engine()
@@ -230,27 +238,32 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
         instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
         extraction, models = split_phases(graph, selected)
 
-        def execute(phase: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
-            return job.execute_in_process(
-                instance=instance,
-                asset_selection=phase,
-                run_config=None if verbose else QUIET_RUN_CONFIG,
-                raise_on_error=False,
+        def execute(phase: list[dg.AssetKey], checks: list[dg.AssetCheckKey]) -> dg.ExecuteInProcessResult:
+            # The checks exactly: a source's load runs its gate, not the dbt tests of its tables.
+            subset = job.get_subset(asset_selection=set(phase), asset_check_selection=set(checks))
+            return subset.execute_in_process(
+                instance=instance, run_config=None if verbose else QUIET_RUN_CONFIG, raise_on_error=False
             )
 
+        tests = source_tests(graph, extraction)
         if extraction:
-            summary = _summarize(execute(extraction))
+            summary = _summarize(execute(extraction, gate_checks(graph, extraction)))
             summary.reports += last_good_build_reports(graph, summary.failed_steps, models)
         if summary is None or not summary.interrupted:
             cursor_file = Path(instance.root_directory) / RUN_CURSOR_FILE
-            due = due_models(definitions, instance, models, cursor_file)
-            to_build = models if rebuild or project_changed else due
+            targets = dg.AssetSelection.assets(*models) | dg.AssetSelection.checks(*tests)
+            requested = due(definitions, instance, targets, cursor_file) if models or tests else set()
+            # An edited model is the rule's to see (its code version changed); a re-parse alone changes nothing.
+            everything = rebuild
+            to_build = models if everything else [key for key in models if key in requested]
+            to_test = tests if everything else [check for check in tests if check in requested]
             if skipped := len(models) - len(to_build):
                 unchanged = f"{skipped} dbt models'" if to_build else "every dbt model's"
                 summary = summary or RunSummary(run_id="", success=True)
                 summary.reports.append(f"dbt: {unchanged} inputs unchanged since their last build: left as they are")
-            if to_build:
-                summary = _summarize(execute(to_build), summary)
+            if to_build or to_test:
+                model_tests = [check for key in to_build for check in graph.get(key).check_keys]
+                summary = _summarize(execute(to_build, model_tests + to_test), summary)
     assert summary is not None
     summary.run_id = summary.run_id or (summary.run_ids[0] if summary.run_ids else "")
     summary.output_log = output_log

@@ -153,8 +153,20 @@ def build_condition() -> dg.AutomationCondition[Any]:
     ).with_label("never built, code changed, or an input's data changed")
 
 
+def source_test_condition() -> dg.AutomationCondition[Any]:
+    """When a dbt source test runs: the raw table it tests has new data (it runs with the dbt build, in its run)."""
+    new_data = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
+    return (new_data & ~dg.AutomationCondition.in_progress()).with_label("its raw table has new data")
+
+
+def is_source_test(check: dg.AssetCheckKey) -> bool:
+    """Whether a check is a dbt test of a raw table (a dbt source) rather than of a dbt model."""
+    return check.asset_key.path[0].startswith("raw_")
+
+
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
-    """Asset keys `[schema, model]`, one group per layer (staging, intermediate, marts), one build rule."""
+    """Asset keys `[schema, model]`, one group per layer (staging, intermediate, marts), one build rule; the dbt
+    tests of raw tables run when their table has new data, not with every load of it."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "snapshot", "seed"):
@@ -167,6 +179,22 @@ class ModelAtlasDbtTranslator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition[Any] | None:
         return build_condition()
+
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or not is_source_test(spec.key):
+            return spec
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            automation_condition=source_test_condition(),
+        )
 
 
 translator = ModelAtlasDbtTranslator(
@@ -193,11 +221,16 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     return modelatlas_dbt_models
 
 
+def dbt_selection(dbt: dg.AssetsDefinition) -> dg.AssetSelection:
+    """Every dbt model and every dbt test, those of raw tables included."""
+    return dg.AssetSelection.assets(dbt) | dg.AssetSelection.checks(*dbt.check_keys)
+
+
 def dbt_automation_sensor(dbt: dg.AssetsDefinition, interval_s: int) -> dg.AutomationConditionSensorDefinition:
     """The sensor that evaluates the build rule of every dbt model and launches one run for what is due."""
     return dg.AutomationConditionSensorDefinition(
         "dbt_automation",
-        target=dg.AssetSelection.assets(dbt),
+        target=dbt_selection(dbt),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_s,
         emit_backfills=False,
