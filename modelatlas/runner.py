@@ -72,7 +72,7 @@ def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
     """The set-up step: start or reach the warehouse, create every source's raw tables, write the Dagster instance
     config and build the dbt manifest.
 
-    Also says whether the dbt project changed since the last parse (then every model is rebuilt).
+    Also says whether it parsed the dbt project (it does when the project or the connection changed).
     """
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
