@@ -70,7 +70,12 @@ def dlt_environment() -> dict[str, str]:
 
 
 def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
-    """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse."""
+    """A dlt pipeline writing `dataset_name` (one `raw_*` schema) into the warehouse, with ModelAtlas's dlt settings."""
+    # dlt reads its settings from the environment when the pipeline runs. Every pipeline gets them, wherever it is
+    # made (a run, `load_standalone`, a script): without them an Arrow table lacks dlt's two row columns and its COPY
+    # into a table that has them fails, and dlt would send telemetry.
+    for variable, value in dlt_environment().items():
+        os.environ.setdefault(variable, value)
     dlt_logger = logging.getLogger("dlt")
     if _EXPECTED_WARNINGS_FILTER not in dlt_logger.filters:
         dlt_logger.addFilter(_EXPECTED_WARNINGS_FILTER)
