@@ -43,6 +43,8 @@ class Plan:
     query_repeats: int
     gate_rows: int
     gate_repeats: int
+    # Fresh-process loads of the code location (measure 2's per-run fixed cost).
+    location_repeats: int
 
 
 FULL = Plan(
@@ -61,6 +63,7 @@ FULL = Plan(
     query_repeats=20,
     gate_rows=10_000,
     gate_repeats=5,
+    location_repeats=5,
 )
 QUICK = Plan(
     mode="quick",
@@ -77,6 +80,7 @@ QUICK = Plan(
     query_repeats=5,
     gate_rows=10_000,
     gate_repeats=2,
+    location_repeats=3,
 )
 
 
@@ -167,7 +171,9 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
         (
             (2, 3),
             "full and unchanged cycles",
-            lambda: list(measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles)),
+            lambda: list(
+                measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles, plan.location_repeats)
+            ),
         ),
         ((6,), "quality gate", lambda: [measure_gate(plan.gate_rows, plan.gate_repeats, seed)]),
         (

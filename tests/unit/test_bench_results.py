@@ -168,3 +168,18 @@ def test_running_some_measures_again_replaces_only_theirs_in_the_latest_results(
     assert [(m["measure"], m["checks"][0]["value"]) for m in latest["measures"]] == [(1, 1.5), (4, 16_384.0)]
     assert "| 1 | ratio | 1.50x |" in (tmp_path / "latest.md").read_text()
     assert (tmp_path / "latest-only.json").exists()
+
+
+def test_the_per_run_fixed_cost_is_the_median_fresh_load_of_the_code_location() -> None:
+    from bench.measures.cycle import LOCATION_LIMIT_S, LocationLoad, location_check
+
+    loads = [
+        LocationLoad(wall, wall / 2, wall - 1, 0.5, parsed)
+        for wall, parsed in ((6.0, False), (7.0, True), (30.0, False))
+    ]
+    check = location_check(loads)
+    assert (check.measure, check.value, check.status) == (2, 7.0, "met")
+    assert check.target is not None and check.target.limit == LOCATION_LIMIT_S
+    assert "median of 3" in check.note and "1 of 3 parsed the dbt project" in check.note
+    slow = location_check([LocationLoad(12.0, 6.0, 10.0, 1.5, False)] * 3)
+    assert slow.status == "missed"
