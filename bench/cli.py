@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import BenchWarehouse, bench_warehouse
-from bench.results import MeasureResult, markdown_table, readme_with_results, write_merged, write_results
+from bench.results import MeasureResult, markdown_table, page_with_results, write_merged, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
@@ -44,6 +44,8 @@ class Plan:
     query_repeats: int
     gate_rows: int
     gate_repeats: int
+    # Fresh-process loads of the code location (measure 2's per-run fixed cost).
+    location_repeats: int
 
 
 FULL = Plan(
@@ -62,6 +64,7 @@ FULL = Plan(
     query_repeats=20,
     gate_rows=10_000,
     gate_repeats=5,
+    location_repeats=5,
 )
 QUICK = Plan(
     mode="quick",
@@ -78,6 +81,7 @@ QUICK = Plan(
     query_repeats=5,
     gate_rows=10_000,
     gate_repeats=2,
+    location_repeats=3,
 )
 
 
@@ -168,7 +172,9 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
         (
             (2, 3),
             "full and unchanged cycles",
-            lambda: list(measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles)),
+            lambda: list(
+                measure_cycles(bench, plan.cycle_factor, plan.cycle_repeats, seed, cycles, plan.location_repeats)
+            ),
         ),
         ((6,), "quality gate", lambda: [measure_gate(plan.gate_rows, plan.gate_repeats, seed)]),
         (
@@ -191,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected measures and write the results; exit 0 unless the harness itself broke."""
     args = parse_args(argv)
     if args.docs:
-        page = readme_with_results(BENCHMARKS_PAGE.read_text(), (RESULTS_DIR / "latest.md").read_text())
+        page = page_with_results(BENCHMARKS_PAGE.read_text(), (RESULTS_DIR / "latest.md").read_text())
         BENCHMARKS_PAGE.write_text(page)
         say(f"{BENCHMARKS_PAGE}: benchmark table from {RESULTS_DIR / 'latest.md'}")
         return 0

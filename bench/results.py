@@ -145,12 +145,17 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
+        # Other work on a shared machine slows every figure: the 1, 5 and 15-minute load averages as the run ended.
+        "load_average": [round(value, 2) for value in os.getloadavg()],
     }
 
 
 def machine_line(info: dict[str, Any]) -> str:
-    """The machine as one line for the README and the report."""
-    return f"{info['nproc']} cores (nproc), {info['memory_gib']} GiB RAM, {info['cpu']}, Python {info['python']}"
+    """The machine as one line for the benchmarks page and the report."""
+    line = f"{info['nproc']} cores (nproc), {info['memory_gib']} GiB RAM, {info['cpu']}, Python {info['python']}"
+    if info.get("load_average"):
+        line += f", load average {' / '.join(f'{value:g}' for value in info['load_average'])} at the end"
+    return line
 
 
 def render_markdown(results: Sequence[MeasureResult], info: dict[str, Any], mode: str, started: datetime) -> str:
@@ -212,10 +217,12 @@ def table_from_json(measures: Sequence[dict[str, Any]]) -> str:
 
 
 def merge_runs(base: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """`base` with the measures `newer` ran replaced by newer's, each measure saying when it ran."""
+    """`base` with the measures `newer` ran replaced by newer's, each measure saying when it ran and the machine's
+    load averages as its run ended."""
     for run in (base, newer):
         for measure in run["measures"]:
             measure.setdefault("ran_at", run["started_at"])
+            measure.setdefault("load_average", run["machine"].get("load_average"))
     replaced = {measure["measure"] for measure in newer["measures"]}
     kept = [measure for measure in base["measures"] if measure["measure"] not in replaced]
     merged = dict(base)
@@ -228,29 +235,31 @@ def write_merged(directory: Path, newer_path: Path, stem: str = "latest") -> tup
     json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
     merged = merge_runs(json.loads(json_path.read_text()), json.loads(newer_path.read_text()))
     json_path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
-    times = sorted({measure["ran_at"] for measure in merged["measures"]})
+    runs = sorted({(measure["ran_at"], tuple(measure.get("load_average") or ())) for measure in merged["measures"]})
+    times = [f"{at} (load average {' / '.join(f'{v:g}' for v in load)})" if load else at for at, load in runs]
+    machine = {name: value for name, value in merged["machine"].items() if name != "load_average"}
     md_path.write_text(
         f"# ModelAtlas benchmark ({merged['mode']})\n\n"
-        f"Run {', '.join(times)} on {machine_line(merged['machine'])}.\n\n"
+        f"Run {', '.join(times)} on {machine_line(machine)}.\n\n"
         f"{table_from_json(merged['measures'])}\n"
     )
     return json_path, md_path
 
 
-README_START = "<!-- bench:latest -->"
-README_END = "<!-- /bench:latest -->"
+RESULTS_START = "<!-- bench:latest -->"
+RESULTS_END = "<!-- /bench:latest -->"
 
 
-def readme_with_results(readme: str, report: str) -> str:
-    """`readme` with the text between its benchmark markers replaced by `report`'s run line and table."""
-    start, end = readme.find(README_START), readme.find(README_END)
+def page_with_results(page: str, report: str) -> str:
+    """`page` with the text between its benchmark markers replaced by `report`'s run line and table."""
+    start, end = page.find(RESULTS_START), page.find(RESULTS_END)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {README_START} ... {README_END} section for the benchmark table")
+        raise ValueError(f"the page has no {RESULTS_START} ... {RESULTS_END} section for the benchmark table")
     run_line = next(line for line in report.splitlines() if line.startswith("Run "))
     table = report[report.index("| # |") :].strip()
     block = (
-        f"{README_START}\nThe latest full run (`bench/results/latest.md`), {run_line[len('Run ') :]}\n"
+        f"{RESULTS_START}\nThe latest full run (`bench/results/latest.md`), {run_line[len('Run ') :]}\n"
         "Other work may share these machines, so absolute times are noisy; the ratios are what counts.\n\n"
         f"{table}\n"
     )
-    return readme[:start] + block + readme[end:]
+    return page[:start] + block + page[end:]

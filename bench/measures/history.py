@@ -1,14 +1,15 @@
 """Measure 4: 30 simulated days of 10-minute cycles with 1% of prices changing a day; warehouse bytes per cycle.
 
-Every simulated cycle loads the registry through its real dlt source and run_source with a simulated clock
-(`observed_at`, dlt's scd2 boundary); dbt builds the price marts once per simulated day. Of each day's 144
-cycles the one that sees the day's changes runs, and `unchanged_per_day` of the others (all of them would take
-hours); the bytes an unchanged cycle adds are measured, and the 30-day total is projected from both kinds.
+Every simulated cycle loads the registry through the engine's real path (the simulator serving that day's published
+JSON, the gate, the dlt load) with a simulated clock: the request's `fetched_at`, the scd2 boundary. dbt builds the
+price marts once per simulated day. Of each day's 144 cycles the one that sees the day's changes runs, and
+`unchanged_per_day` of the others (all of them would take hours); the bytes an unchanged cycle adds are measured, and
+the 30-day total is projected from both kinds.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,6 @@ from typing import Any
 from bench.generator import price_changes, registry_providers, rescale_price
 from bench.harness import BenchWarehouse
 from bench.results import Check, MeasureResult, Target, median
-from modelatlas.settings import environment
 
 CYCLES_PER_DAY = 144
 CHANGE_SHARE = 0.01
@@ -58,19 +58,6 @@ def apply_changes(providers: list[dict[str, Any]], slots: list[PriceSlot], chang
             prices[slot.key] = rescale_price(prices[slot.key], Decimal("1.05"))
 
 
-def snapshot_of(providers: list[dict[str, Any]], day: int) -> Any:
-    """The registry as one published read of simulated `day`."""
-    from modelatlas.pipelines.genai_prices.registry import RegistrySnapshot
-
-    return RegistrySnapshot(
-        providers=copy.deepcopy(providers),
-        origin="published",
-        version=f"bench-day-{day}",
-        url=None,
-        fetched_at=START + timedelta(days=day),
-    )
-
-
 def dataset_bytes(bench: BenchWarehouse, database: str) -> int:
     """Bytes of every table, index and TOAST relation the registry's raw schema holds, after a VACUUM.
 
@@ -106,6 +93,29 @@ def build_price_marts(bench: BenchWarehouse, database: str) -> float:
     return bench.dbt(database, "run", "--select", "stg_genai_prices__price_points+", "--quiet")
 
 
+def registry_loader(bench: BenchWarehouse, database: str, url: str) -> Callable[[datetime], None]:
+    """A load of the registry published at `url` into `database` at a simulated time, through the engine's real path
+    and the registry asset's own dlt pipeline (its state lives beside the asset's, under MODELATLAS_HOME/dlt)."""
+    from modelatlas.pipelines.engine import load_source, request_for
+    from modelatlas.pipelines.loading import make_pipeline
+    from modelatlas.pipelines.registry import source
+    from modelatlas.settings import source_config
+
+    spec = source("genai_prices")
+    info = bench.info.with_database(database)
+    config = source_config(spec, {spec.variable("URL"): url, spec.variable("TIMEOUT"): "60"})
+    pipeline = make_pipeline(spec.name, spec.dataset, info.url(), bench.home / "dlt" / database)
+
+    def load(fetched_at: datetime) -> None:
+        loaded = load_source(request_for(spec, config, fetched_at=fetched_at), pipeline, info)
+        if loaded.blocked:
+            raise RuntimeError(f"the gate blocked a simulated day's registry: {loaded.report()}")
+        if loaded.batch.metadata.get("source_origin") != "published":
+            raise RuntimeError(f"the registry did not load the simulated published JSON: {loaded.report()}")
+
+    return load
+
+
 def mean_bytes(values: list[int]) -> float:
     """The mean growth of a list of cycles (0 for none)."""
     return sum(values) / len(values) if values else 0.0
@@ -121,33 +131,37 @@ def measure_history(
 ) -> MeasureResult:
     """Measure 4: bytes per changed and per unchanged cycle over `days` simulated days, in `database` (a warehouse
     a full cycle filled: every source's tables and every mart exist)."""
-    from modelatlas.pipelines.genai_prices import genai_prices_source
-    from modelatlas.pipelines.loading import make_pipeline, run_source
+    from modelatlas.pipelines.registry import source
+    from modelatlas.simulator import Simulator, handler_for, sample_environment
+    from modelatlas.simulator.genai_prices import RegistryHandler
 
-    info = bench.info.with_database(database)
+    spec = source("genai_prices")
     providers = registry_providers(1, seed)
     slots = price_slots(providers)
-    # The registry asset's own pipeline (its state lives beside the asset's, under MODELATLAS_HOME/dlt/<database>).
-    pipeline = make_pipeline("genai_prices", "raw_genai_prices", info.url(), bench.home / "dlt" / database)
+    handler = handler_for(spec)
+    assert isinstance(handler, RegistryHandler)
     changed_bytes: list[int] = []
     unchanged_bytes: list[int] = []
     unchanged_rows: list[int] = []
     changed_rows: list[int] = []
     dbt_s: list[float] = []
-    with environment({"MODELATLAS_WAREHOUSE_DATABASE": database}):
-        run_source(pipeline, genai_prices_source(snapshot=snapshot_of(providers, 0), observed_at=START))
+    with Simulator({spec.name: handler}) as simulator:
+        load = registry_loader(bench, database, sample_environment(simulator, [spec])[spec.variable("URL")])
+        # What the registry publishes is encoded when it is set: later changes to `providers` are the next day's.
+        handler.update(providers)
+        load(START)
         build_price_marts(bench, database)
         for day in range(1, days + 1):
             changed = price_changes([slot.name for slot in slots], CHANGE_SHARE, day, seed)
             apply_changes(providers, slots, changed)
-            snapshot = snapshot_of(providers, day)
+            handler.update(providers)
             # The day's first cycle sees the changes; the later ones see the same registry again.
             for cycle in range(1 + unchanged_per_day):
-                observed_at = START + timedelta(
+                fetched_at = START + timedelta(
                     days=day, minutes=10 * cycle * (CYCLES_PER_DAY // (1 + unchanged_per_day))
                 )
                 size, rows = dataset_bytes(bench, database), history_rows(bench, database)
-                run_source(pipeline, genai_prices_source(snapshot=snapshot, observed_at=observed_at))
+                load(fetched_at)
                 grown, added = dataset_bytes(bench, database) - size, history_rows(bench, database) - rows
                 (changed_bytes if cycle == 0 else unchanged_bytes).append(grown)
                 (changed_rows if cycle == 0 else unchanged_rows).append(added)

@@ -1,8 +1,8 @@
 """Measure 5: BI query latency on a year of price history at ten times the catalog size.
 
 The warehouse is one real cycle at 10x (every source, every mart); a year of history is then written into the
-three `price_points` tables the way dlt's scd2 merge records it (1% of the open prices a day get their interval
-closed and a new version opened), the marts are rebuilt by dbt, and each BI query runs many times.
+`price_points` table of every price source the way dlt's scd2 merge records it (1% of the open prices a day get
+their interval closed and a new version opened), the marts are rebuilt by dbt, and each BI query runs many times.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from psycopg import sql
 
 from bench.harness import BenchWarehouse
 from bench.results import Check, MeasureResult, Target, percentile
+from modelatlas.pipelines.registry import dbt_vars
 
-PRICE_TABLES = ("raw_genai_prices.price_points", "raw_litellm.price_points", "raw_openrouter.price_points")
+# Every price source's history (the sources with a `price_points` table).
+PRICE_TABLES = tuple(f"raw_{name}.price_points" for name in dbt_vars()["price_sources"])
 LIMIT_MS = 100.0
 YEAR_START = datetime(2025, 12, 1, tzinfo=UTC)
 USAGE_TABLE = "public.bench_usage"

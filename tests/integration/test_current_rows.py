@@ -26,7 +26,8 @@ def test_size_and_listing_are_the_latest_batch_s_and_prices_every_row_s(connecti
         conn.execute("create table raw_current.models (id text, price numeric, content_hash text, batch_id text)")
         conn.execute("create table raw_current.empty (id text)")
         conn.execute(
-            "insert into raw_current.models values ('m1', 1, 'h1', 'b2'), ('m2', 2, 'h2', 'b1'), ('m3', null, 'h3', 'b2')"
+            "insert into raw_current.models values "
+            "('m1', 1, 'h1', 'b2'), ('m2', 2, 'h2', 'b1'), ('m3', null, 'h3', 'b2')"
         )
     current = current_rows(connection, "raw_current", TABLE)
     assert current.row_count == 2

@@ -122,3 +122,30 @@ def test_the_litellm_map_has_the_size_asked_for_with_the_fixtures_entries_first(
     assert len(entries) == 501  # and the sample_spec entry LiteLLM's file starts with
     assert set(fixture) <= set(entries)
     assert all(entry["litellm_provider"] for key, entry in entries.items() if key != "sample_spec")
+
+
+def test_the_bench_simulator_serves_every_sources_generated_catalog_through_the_sources_own_fetch() -> None:
+    from bench.simulate import bench_environment, build_bench_simulator
+    from modelatlas.pipelines.engine import fetch, request_for
+    from modelatlas.pipelines.loading import row_count
+    from modelatlas.pipelines.registry import sources
+    from modelatlas.settings import source_config
+
+    sizes = CatalogSizes(openrouter=30, huggingface=2500, registry_scale=2, per_keyed_provider=7, litellm=300)
+    data = catalogs(sizes)
+    expected = {
+        **dict.fromkeys(("openai", "anthropic", "gemini", "mistral"), 7),
+        "openrouter": 30,
+        "huggingface": 2500,
+        "litellm": 300,
+        "genai_prices": sum(len(provider["models"]) for provider in data.registry),
+    }
+    with build_bench_simulator(data) as simulator:
+        env = bench_environment(simulator, data)
+        fetched = {}
+        for spec in sources():
+            batch = fetch(request_for(spec, source_config(spec, env)))
+            fetched[spec.name] = (row_count(batch.tables["models"]), batch.origin)
+    assert {name: count for name, (count, _) in fetched.items()} == expected
+    # Every source read the simulator: none fell back to data of its own (the registry's packaged copy).
+    assert all(origin.startswith(("http://127.0.0.1", "published data")) for _, origin in fetched.values())
