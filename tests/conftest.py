@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,19 @@ _WAREHOUSE_VARIABLES = (
 def isolated_variables() -> list[str]:
     """Every variable the tests clear: the warehouse's and every variable of every source."""
     return [*_WAREHOUSE_VARIABLES, *(name for spec in sources() for name in spec.variables())]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temporary folder of this session's own: sessions of other checkouts never clear it while it runs."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="modelatlas-tests-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's folder when everything passed; keep it to look into otherwise."""
+    basetemp = Path(session.config.option.basetemp)
+    if exitstatus == 0 and basetemp.name.startswith("modelatlas-tests-"):
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 def free_port() -> int:
