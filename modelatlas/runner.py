@@ -238,11 +238,18 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
         instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
         extraction, models = split_phases(graph, selected)
 
+        run_config = None if verbose else QUIET_RUN_CONFIG
+
         def execute(phase: list[dg.AssetKey], checks: list[dg.AssetCheckKey]) -> dg.ExecuteInProcessResult:
             # The checks exactly: a source's load runs its gate, not the dbt tests of its tables.
             subset = job.get_subset(asset_selection=set(phase), asset_check_selection=set(checks))
-            return subset.execute_in_process(
-                instance=instance, run_config=None if verbose else QUIET_RUN_CONFIG, raise_on_error=False
+            return subset.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+
+        def build(to_build: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
+            # Selected by the run itself (with every test of the models), as the sensor's runs are: the rule sees a
+            # model and its inputs built in one run as built together (executed_with_root_target).
+            return job.execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False, asset_selection=to_build
             )
 
         tests = source_tests(graph, extraction)
@@ -261,9 +268,10 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
                 unchanged = f"{skipped} dbt models'" if to_build else "every dbt model's"
                 summary = summary or RunSummary(run_id="", success=True)
                 summary.reports.append(f"dbt: {unchanged} inputs unchanged since their last build: left as they are")
-            if to_build or to_test:
-                model_tests = [check for key in to_build for check in graph.get(key).check_keys]
-                summary = _summarize(execute(to_build, model_tests + to_test), summary)
+            if to_test:
+                summary = _summarize(execute([], to_test), summary)
+            if to_build:
+                summary = _summarize(build(to_build), summary)
     assert summary is not None
     summary.run_id = summary.run_id or (summary.run_ids[0] if summary.run_ids else "")
     summary.output_log = output_log
@@ -279,10 +287,9 @@ def last_good_build_reports(graph: Any, failed_steps: Sequence[str], models: Seq
         loaded = [key for key in graph.get_all_asset_keys() if key.path[0] == step]
         if not loaded:
             continue
-        readers = sorted(
-            (key for key in dg.AssetSelection.assets(*loaded).downstream().resolve(graph) if key in set(models)),
-            key=str,
-        )
+        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(graph)
+        # In build order: the models reading the source first.
+        readers = [key for key in graph.toposorted_asset_keys if key in downstream and key in set(models)]
         if readers:
             reports.append(
                 f"dbt: {len(readers)} models read {step}, which failed: they keep its last good load "

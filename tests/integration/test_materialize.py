@@ -24,7 +24,8 @@ def _mart_keys(connection: ConnectionInfo) -> set[tuple[str, ...]]:
 
 @pytest.fixture(scope="module")
 def first_run(warehouse: Warehouse) -> RunSummary:
-    return run(warehouse=warehouse)
+    # Earlier tests of the session may have built every model already: a rebuild builds them all, as a first run.
+    return run(warehouse=warehouse, rebuild=True)
 
 
 @pytest.fixture(scope="module")
