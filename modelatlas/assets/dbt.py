@@ -22,6 +22,9 @@ KEPT_DBT_INVOCATIONS = 5
 # One dbt build at a time, whoever starts it (a schedule's run, the automation sensor, `modelatlas run`).
 DBT_POOL = "dbt"
 DBT_ASSETS_NAME = "modelatlas_dbt_models"
+# The run queue starts runs of a higher dagster/priority first.
+DBT_RUN_PRIORITY_TAG = "dagster/priority"
+DBT_RUN_PRIORITY = 1
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # What `dbt parse` reads: a manifest newer than all of it, parsed for the same connection, is still current.
 PARSED_INPUTS = (
@@ -234,5 +237,8 @@ def dbt_automation_sensor(dbt: dg.AssetsDefinition, interval_s: int) -> dg.Autom
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_s,
         emit_backfills=False,
+        # Ahead of the source loads in the run queue: otherwise the marts follow a change only after every load
+        # queued before the build, and builds pile up behind them.
+        run_tags={DBT_RUN_PRIORITY_TAG: str(DBT_RUN_PRIORITY)},
         description="Builds the dbt models never built, whose code changed, or an input of which has new data.",
     )

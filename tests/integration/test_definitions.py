@@ -99,6 +99,12 @@ def test_the_sensors_run_by_default(definitions: dg.Definitions) -> None:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def test_dbt_builds_go_ahead_of_queued_source_loads(definitions: dg.Definitions) -> None:
+    sensor = definitions.resolve_sensor_def("dbt_automation")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.run_tags == {"dagster/priority": "1"}
+
+
 def test_dagster_validates_the_workspace(tmp_path: Path) -> None:
     dagster = Path(sys.executable).parent / "dagster"
     completed = subprocess.run(
