@@ -357,13 +357,14 @@ def _wait_for(
     while not ready():
         if not is_alive(record.pid, record.process_start):
             raise ModelAtlasError(
-                f"the {name} exited while starting; the end of {layout.log_file(name)}:\n"
-                f"{_log_tail(layout.log_file(name))}"
+                f"the {name} exited while starting (`modelatlas down` stops what did start); the end of "
+                f"{layout.log_file(name)}:\n{_log_tail(layout.log_file(name))}"
             )
         if time.monotonic() > deadline:
             raise ModelAtlasError(
                 f"the {name} did not become ready ({what}) within {timeout_s:.0f} s: see {layout.log_file(name)} "
-                "(a busy machine may need a larger MODELATLAS_SERVICE_START_TIMEOUT)"
+                "(a busy machine may need a larger MODELATLAS_SERVICE_START_TIMEOUT; `modelatlas down` stops what "
+                "did start)"
             )
         time.sleep(0.5)
 

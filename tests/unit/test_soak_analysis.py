@@ -1,0 +1,100 @@
+"""The soak's checks over what it read back from Dagster: pure functions of runs and builds."""
+
+from __future__ import annotations
+
+from bench.soak.analysis import (
+    Build,
+    RunInfo,
+    changed_loads,
+    first_runs,
+    fresh_during_failure,
+    needless_builds,
+    overlapping_builds,
+    per_minute,
+    queue_waits,
+    run_counts,
+    unexpected_failures,
+)
+
+
+def _run(run_id: str, job: str, status: str = "SUCCESS", created: float = 0.0, **kwargs: object) -> RunInfo:
+    return RunInfo(run_id=run_id, job=job, status=status, created=created, started=None, ended=None, **kwargs)  # type: ignore[arg-type]
+
+
+def _build(key: str, at: float, version: str = "v1", code: str = "c1", **inputs: str) -> Build:
+    return Build(key=key, run_id=f"run-{at}", at=at, data_version=version, code_version=code, inputs=dict(inputs))
+
+
+def test_runs_are_counted_per_job_and_outcome() -> None:
+    runs = [
+        _run("a", "refresh_openai"),
+        _run("b", "refresh_openai", "FAILURE"),
+        _run("c", "refresh_openai", "QUEUED"),
+        _run("d", "__ASSET_JOB", "CANCELED"),
+    ]
+    counts = run_counts(runs)
+    assert counts["refresh_openai"] == {"launched": 3, "succeeded": 1, "failed": 1, "canceled": 0, "unfinished": 1}
+    assert counts["__ASSET_JOB"]["canceled"] == 1
+    assert [run.run_id for run in unexpected_failures(runs, "refresh_mistral")] == ["b"]
+    assert unexpected_failures(runs, "refresh_openai") == []
+    assert first_runs(runs) == {"refresh_openai": "SUCCESS", "__ASSET_JOB": "CANCELED"}
+
+
+def test_a_run_still_queued_counts_its_wait_so_far() -> None:
+    started = _run("a", "refresh_openai", created=0.0)
+    started.started = 10.0
+    queued = _run("b", "refresh_openai", "QUEUED", created=50.0)
+    waits = queue_waits([started, queued], now=130.0)
+    assert waits == {"median_s": 45.0, "max_s": 80.0}
+    assert queue_waits([], now=1.0) == {"median_s": 0.0, "max_s": 0.0}
+
+
+def test_only_runs_whose_steps_overlap_and_share_a_model_overlap() -> None:
+    first = _run("a", "__ASSET_JOB", planned=frozenset({"marts/dim_models", "staging/x"}))
+    first.step_started, first.step_ended = 0.0, 10.0
+    overlapping = _run("b", "__ASSET_JOB", planned=frozenset({"marts/dim_models"}))
+    overlapping.step_started, overlapping.step_ended = 5.0, 20.0
+    other_model = _run("c", "__ASSET_JOB", planned=frozenset({"staging/y"}))
+    other_model.step_started, other_model.step_ended = 5.0, 20.0
+    after = _run("d", "__ASSET_JOB", planned=frozenset({"marts/dim_models"}))
+    after.step_started, after.step_ended = 20.0, 30.0
+    assert overlapping_builds([first, overlapping, other_model, after]) == [("marts/dim_models", "a", "b")]
+
+
+def test_a_build_is_needless_when_its_code_and_every_input_are_those_of_the_previous_one() -> None:
+    history = [
+        _build("marts/dim_models", 1.0, raw="1"),
+        _build("marts/dim_models", 2.0, raw="2"),
+        _build("marts/dim_models", 3.0, raw="2"),
+        _build("marts/dim_models", 4.0, code="c2", raw="2"),
+    ]
+    assert [build.at for build in needless_builds({"marts/dim_models": history})] == [3.0]
+
+
+def test_a_load_counts_as_a_change_only_when_its_data_version_differs() -> None:
+    history = [
+        _build("raw_openai/models", 1.0, "a"),
+        _build("raw_openai/models", 2.0, "a"),
+        _build("raw_openai/models", 3.0, "b"),
+    ]
+    assert [build.at for build in changed_loads({"raw_openai/models": history})] == [1.0, 3.0]
+
+
+def test_changes_and_builds_are_counted_per_minute_of_the_soak() -> None:
+    loads = [_build("raw_openai/models", 100.0 + 5), _build("raw_openai/models", 100.0 + 70)]
+    dbt = [_build("marts/dim_models", 100.0 + 80), _build("marts/x", 100.0 + 90), _build("marts/x", 100.0 + 500)]
+    rows = per_minute(100.0, 100.0 + 150, loads, dbt)
+    assert rows == [
+        {"minute": 0, "changed_source_tables": 1, "dbt_models_built": 0},
+        {"minute": 1, "changed_source_tables": 1, "dbt_models_built": 2},
+        {"minute": 2, "changed_source_tables": 0, "dbt_models_built": 0},
+    ]
+
+
+def test_a_mart_is_fresh_during_a_failure_when_built_between_the_change_and_the_recovery() -> None:
+    builds = {"marts/a": [_build("marts/a", 5.0), _build("marts/a", 15.0)], "marts/b": [_build("marts/b", 25.0)]}
+    assert fresh_during_failure(builds, ["marts/a", "marts/b", "marts/c"], 10.0, 20.0) == {
+        "marts/a": 15.0,
+        "marts/b": None,
+        "marts/c": None,
+    }
