@@ -1,8 +1,5 @@
 -- Every calendar month (UTC) from the earliest one the price history reaches to the current one, with the instant
--- trends price it at: the month's last microsecond, or now for the current month. A table: a view here would be
--- recomputed for every history row it is joined to.
-
-{{ config(materialized='table') }}
+-- trends price it at: the month's last microsecond, or now for the current month.
 
 with
 
