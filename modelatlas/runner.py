@@ -68,12 +68,9 @@ class RunSummary:
         return "interrupted" in self.failures.values()
 
 
-def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
+def prepare(warehouse: Warehouse) -> ConnectionInfo:
     """The set-up step: start or reach the warehouse, create every source's raw tables, write the Dagster instance
-    config and build the dbt manifest.
-
-    Also says whether it parsed the dbt project (it does when the project or the connection changed).
-    """
+    config and build the dbt manifest (parsed again when the project or the connection changed)."""
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
@@ -81,8 +78,8 @@ def prepare(warehouse: Warehouse) -> tuple[ConnectionInfo, bool]:
     pipelines = warehouse.settings.home / "dlt" / info.database
     for spec in sources():
         ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
-    parsed = prepare_manifest()
-    return info, parsed
+    prepare_manifest()
+    return info
 
 
 def _load_cursor(path: Path) -> Any:
@@ -218,7 +215,7 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     dbt model downstream of it, and one provider down must never stop the others. The second run builds only the
     models whose inputs changed: an unchanged cycle leaves the marts as they are."""
     started = time.monotonic()
-    info, _ = prepare(warehouse)
+    info = prepare(warehouse)
     definitions = build_definitions()
     # After the definitions' imports, so that the two threads never import the same modules at once.
     preload_engine()
@@ -261,9 +258,8 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
             targets = dg.AssetSelection.assets(*models) | dg.AssetSelection.checks(*tests)
             requested = due(definitions, instance, targets, cursor_file) if models or tests else set()
             # An edited model is the rule's to see (its code version changed); a re-parse alone changes nothing.
-            everything = rebuild
-            to_build = models if everything else [key for key in models if key in requested]
-            to_test = tests if everything else [check for check in tests if check in requested]
+            to_build = models if rebuild else [key for key in models if key in requested]
+            to_test = tests if rebuild else [check for check in tests if check in requested]
             if skipped := len(models) - len(to_build):
                 unchanged = f"{skipped} dbt models'" if to_build else "every dbt model's"
                 summary = summary or RunSummary(run_id="", success=True)
@@ -287,9 +283,9 @@ def last_good_build_reports(graph: Any, failed_steps: Sequence[str], models: Seq
         loaded = [key for key in graph.get_all_asset_keys() if key.path[0] == step]
         if not loaded:
             continue
-        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(graph)
+        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(graph) & set(models)
         # In build order: the models reading the source first.
-        readers = [key for key in graph.toposorted_asset_keys if key in downstream and key in set(models)]
+        readers = [key for key in graph.toposorted_asset_keys if key in downstream]
         if readers:
             reports.append(
                 f"dbt: {len(readers)} models read {step}, which failed: they keep its last good load "

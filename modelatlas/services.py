@@ -528,7 +528,7 @@ def up(
             os.environ.update(sample_overrides(settings.home, simulator_variables))
         from modelatlas.runner import prepare
 
-        info, _ = prepare(Warehouse.from_env())
+        info = prepare(Warehouse.from_env())
         echo(f"warehouse ready at {info.display_url()}")
         instance_home = dagster_home(settings.home)
         if stale:
