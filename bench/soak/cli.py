@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import ISOLATED_VARIABLES, free_port
-from bench.results import Check, MeasureResult, Target, machine, machine_line
+from bench.results import Check, MeasureResult, Target, machine, machine_line, to_json
 from bench.soak.analysis import (
     DBT_JOB,
     Build,
@@ -38,7 +38,7 @@ from bench.soak.analysis import (
     run_counts,
     unexpected_failures,
 )
-from bench.soak.observe import Sampler
+from bench.soak.observe import IN_FLIGHT, QUEUED, Sampler
 from bench.soak.replay import REPLAY_DATABASE, compare_marts, replay
 from bench.soak.scenario import CHANGES, FAILING_SOURCE, Scenario
 from modelatlas.pipelines.registry import sources
@@ -68,7 +68,6 @@ READY_CAP_S = 600
 SETTLE_CAP_S = 900
 DRAIN_CAP_S = 300
 ASSET_GRAPH = "{ assetNodes { assetKey { path } dependencyKeys { path } kinds } }"
-IN_FLIGHT_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
 log = logging.getLogger("bench.soak")
 
 
@@ -253,7 +252,7 @@ def settle(scenario: Scenario, instance_home: Path, timeline: Timeline) -> None:
 
     quiet_since: float | None = None
     with open_instance(instance_home) as instance:
-        statuses = [dg.DagsterRunStatus[name] for name in IN_FLIGHT_STATUSES]
+        statuses = [dg.DagsterRunStatus[name] for name in (QUEUED, *IN_FLIGHT)]
         while time.time() < deadline:
             busy = instance.get_runs(filters=dg.RunsFilter(job_name=DBT_JOB, statuses=statuses), limit=1)
             if busy:
@@ -278,7 +277,7 @@ def drain(state: State, instance_home: Path, timeline: Timeline) -> None:
     import dagster as dg
 
     with open_instance(instance_home) as instance:
-        statuses = [dg.DagsterRunStatus[name] for name in ("NOT_STARTED", "STARTING", "STARTED")]
+        statuses = [dg.DagsterRunStatus[name] for name in IN_FLIGHT]
         if not wait_until(
             lambda: not instance.get_runs(filters=dg.RunsFilter(statuses=statuses)), time.time() + DRAIN_CAP_S
         ):
@@ -642,19 +641,7 @@ def write(
 
     info = machine()
     directory.mkdir(parents=True, exist_ok=True)
-    checks = []
-    for result in results:
-        data = asdict(result)
-        for check, raw in zip(result.checks, data["checks"], strict=True):
-            raw["status"] = check.status
-            raw["target"] = check.target.describe() if check.target else None
-        checks.append(data)
-    payload = {
-        "started_at": started.isoformat(timespec="seconds"),
-        "minutes": minutes,
-        "machine": info,
-        "measures": checks,
-    }
+    payload = to_json(results, info, "soak", started) | {"minutes": minutes}
     json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
     json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     md_path.write_text(
