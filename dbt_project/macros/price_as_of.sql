@@ -14,8 +14,9 @@
     A row is in effect at `at` when valid_from <= at < valid_to (a null valid_from is an unknown start, a null
     valid_to still open). Among rows in effect: the preferred source first, then the model id that is the canonical
     id itself (gpt-4o over gpt-4o-2024-05-13), then the latest recorded row (a source's restatement of its past
-    wins over what it said before), then the latest dated id (and the row id, so that
-    ties resolve the same way everywhere).
+    wins over what it said before), then the latest dated id, then the source's own key for the model (two of a
+    source's keys can name one offering: LiteLLM's gemini-2.5-flash and vertex_ai/gemini-2.5-flash), and last the
+    row id, so that ties resolve the same way everywhere and whenever each source was observed.
 -#}
 {% macro price_as_of(
     canonical_model_id=none,
@@ -57,6 +58,7 @@
             price_history.is_canonical_alias desc,
             price_history.first_seen_at desc,
             price_history.provider_model_id desc,
+            price_history.source_model_key,
             price_history.price_history_id
         limit 1
     )

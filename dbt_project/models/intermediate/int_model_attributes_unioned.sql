@@ -109,7 +109,8 @@ litellm_attributes as (
         3 as source_preference,
         row_number() over (
             partition by provider, canonical_model_id
-            order by is_canonical_alias desc, fetched_at desc, provider_model_id desc
+            -- Two LiteLLM keys can name one offering (gemini-2.5-flash, vertex_ai/gemini-2.5-flash): the key decides.
+            order by is_canonical_alias desc, fetched_at desc, provider_model_id desc, model_key
         ) as source_rank,
         provider_model_id,
         null::text as display_name,

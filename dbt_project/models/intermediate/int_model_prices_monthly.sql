@@ -41,7 +41,8 @@ per_source as (
         and (history.valid_to is null or months.priced_at < history.valid_to)
     order by
         history.source, history.provider, history.canonical_model_id, history.component, months.price_month,
-        history.is_canonical_alias desc, history.first_seen_at desc, history.provider_model_id desc
+        history.is_canonical_alias desc, history.first_seen_at desc, history.provider_model_id desc,
+        history.source_model_key
 
 ),
 

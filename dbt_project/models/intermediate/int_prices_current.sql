@@ -19,7 +19,8 @@ ranked as (
         history.*,
         row_number() over (
             partition by source, canonical_model_id, provider, component, service_tier, unit
-            order by is_canonical_alias desc, (region = 'global') desc, first_seen_at desc, provider_model_id desc
+            order by is_canonical_alias desc, (region = 'global') desc, first_seen_at desc, provider_model_id desc,
+                source_model_key
         ) as source_rank
 
     from history

@@ -1,7 +1,7 @@
 -- The price in effect through time for every offering, resolved across sources: one row per interval in which one
 -- fct_price_history row is the price of a (provider, canonical model, component, service tier, condition, region).
 -- The winner at each moment is the row price_as_of returns for that provider: the preferred source, then the id
--- that is the canonical id itself, then the latest recorded row, then the latest dated id.
+-- that is the canonical id itself, then the latest recorded row, then the latest dated id, then the source's own key.
 --
 -- Why a model of its own: fct_price_history keeps every source's intervals, which overlap, so a lookup has to sort
 -- the candidates of each timestamp. Here the intervals of one offering never overlap, so pricing many usage rows
@@ -90,6 +90,7 @@ segment_winners as (
         history.is_canonical_alias desc,
         history.first_seen_at desc,
         history.provider_model_id desc,
+        history.source_model_key,
         history.price_history_id
 
 ),

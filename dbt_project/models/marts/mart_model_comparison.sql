@@ -151,7 +151,7 @@ litellm_representative as (
     select distinct on (provider, canonical_model_id) *
     from litellm_models
     order by provider, canonical_model_id, is_canonical_alias desc, (deprecation_date is null) desc,
-        fetched_at desc, provider_model_id desc
+        fetched_at desc, provider_model_id desc, model_key
 
 ),
 
