@@ -243,8 +243,8 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
             return subset.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
 
         def build(to_build: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
-            # Selected by the run itself (with every test of the models), as the sensor's runs are: the rule sees a
-            # model and its inputs built in one run as built together (executed_with_root_target).
+            # Selected by the run itself (with every test of the models), as the sensor's runs are: each model's
+            # build records the data versions of its inputs as its step starts, which the rule compares next time.
             return job.execute_in_process(
                 instance=instance, run_config=run_config, raise_on_error=False, asset_selection=to_build
             )

@@ -10,9 +10,12 @@ from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import dagster as dg
 import fasteners
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from modelatlas.pipelines.registry import dbt_vars
@@ -117,29 +120,62 @@ def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> 
     return removed
 
 
+class InputsOrCodeChanged(dg.AutomationCondition[dg.AssetKey]):
+    """True for a built model whose code changed or one of whose inputs has a data version other than the one its
+    latest build read (Dagster's stale status: the versions a build records are read when its step starts)."""
+
+    @property
+    def name(self) -> str:
+        return "inputs_or_code_changed"
+
+    def evaluate(self, context: dg.AutomationContext[dg.AssetKey]) -> dg.AutomationResult[dg.AssetKey]:
+        if stale_status(context.asset_graph_view, context.key) == StaleStatus.STALE:
+            return dg.AutomationResult(context, true_subset=context.candidate_subset)
+        return dg.AutomationResult(context, true_subset=context.get_empty_subset())
+
+
+# One stale-status resolver per evaluation, shared by every model it evaluates (it caches versions per asset).
+_resolvers: "WeakKeyDictionary[AssetGraphView, CachingStaleStatusResolver]" = WeakKeyDictionary()
+
+
+def stale_status(view: AssetGraphView, key: dg.AssetKey) -> StaleStatus:
+    """Whether a model is missing, stale or fresh, as of the evaluation that `view` belongs to."""
+    resolver = _resolvers.get(view)
+    if resolver is None:
+        resolver = CachingStaleStatusResolver(
+            view.instance,
+            view.asset_graph,
+            loading_context=view,
+            instance_queryer=view.get_inner_queryer_for_back_compat(),
+        )
+        _resolvers[view] = resolver
+    return resolver.get_status(key)
+
+
 def build_condition() -> dg.AutomationCondition[Any]:
     """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
 
-    A model never built is due from the first evaluation on, whether or not its inputs ever loaded (a source
-    without its key leaves an empty table), until a build of it fails; then it waits for new input data. An input
-    rebuilt by the same run that built this model is no change to it. A change stays due until a build of the model
-    is requested after it, so a change that arrives while the model is building or queued is not lost. Nothing
-    builds while it or one of its inputs is building or queued, nor while a dbt model it reads does not exist yet
-    (unless that one builds in the same run); what became due meanwhile builds once that is over.
+    "Changed" is measured against what the model's latest build read: each build records its code version and its
+    inputs' data versions as its step starts. A change that lands before the step starts is read by that build and
+    builds nothing more; one that lands while it builds leaves the model due once more, so nothing is lost and
+    nothing is built twice for one change. A model whose latest build failed waits for new input data or code
+    rather than failing again every tick. A model builds with any dbt model it reads that builds in the same run.
+    Nothing builds while it or one of its inputs is building or queued, nor while a dbt model it reads does not
+    exist yet (unless that one builds in the same run); what became due meanwhile builds once that is over.
     """
-    never_built = (dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()).with_label(
-        "never built (and no failed build since)"
+    due = (dg.AutomationCondition.missing() | InputsOrCodeChanged()).with_label(
+        "never built, code changed, or an input's data changed"
     )
-    input_changed = dg.AutomationCondition.any_deps_match(
-        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
-        | dg.AutomationCondition.will_be_requested()
-    ).with_label("an input's data changed")
-    changed: Any = (dg.AutomationCondition.code_version_changed() | input_changed).with_label(
-        "code or an input's data changed"
+    changed_since_request = (
+        dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
+        | dg.AutomationCondition.code_version_changed()
+    ).since(dg.AutomationCondition.newly_requested())
+    retry_allowed = (~dg.AutomationCondition.execution_failed() | changed_since_request).with_label(
+        "its latest build did not fail, or something changed since"
     )
-    # Requested on the previous evaluation, with no new change since: what was due has been handed to a run.
-    handled = (dg.AutomationCondition.newly_requested() & ~changed).with_label("requested since the last change")
-    pending: dg.AutomationCondition[Any] = changed.since(handled)
+    with_an_input = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label(
+        "a dbt model it reads builds"
+    )
     # Raw tables exist from the set-up step on, loaded or not; a dbt model another one reads must exist first.
     inputs_missing = (
         dg.AutomationCondition.any_deps_match(
@@ -149,7 +185,7 @@ def build_condition() -> dg.AutomationCondition[Any]:
         .with_label("a dbt model it reads does not exist")
     )
     return (
-        (never_built | pending)
+        ((due & retry_allowed) | with_an_input)
         & ~dg.AutomationCondition.in_progress()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~inputs_missing
@@ -237,6 +273,9 @@ def dbt_automation_sensor(dbt: dg.AssetsDefinition, interval_s: int) -> dg.Autom
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_s,
         emit_backfills=False,
+        # The build rule holds a condition written in Python (InputsOrCodeChanged): it is evaluated where the
+        # definitions are loaded, in the code server, not in the daemon.
+        use_user_code_server=True,
         # Ahead of the source loads in the run queue: otherwise the marts follow a change only after every load
         # queued before the build, and builds pile up behind them.
         run_tags={DBT_RUN_PRIORITY_TAG: str(DBT_RUN_PRIORITY)},
