@@ -24,6 +24,10 @@ MARTS = "marts"
 OBSERVATION_TYPES = ("timestamp with time zone",)
 LOAD_ID_COLUMNS = ("load_id", "_dlt_load_id")
 DIGEST = "^[0-9a-f]{32}$"
+# Marts whose past rows are cut at the moments each source was observed: a soak observes the sources minutes apart,
+# a one-shot run all at once, so only their current rows can be equal (each source's own history, which they are
+# resolved from, is compared whole in fct_price_history).
+CURRENT_ROWS_ONLY = {"fct_price_timeline": "is_current"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ def mart_rows(info: ConnectionInfo) -> dict[str, tuple[list[str], Counter[tuple[
         for table, kept in by_table.items():
             selected = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(column)) for column in kept)
             query = sql.SQL("select {} from {}.{}").format(selected, sql.Identifier(MARTS), sql.Identifier(table))
+            if table in CURRENT_ROWS_ONLY:
+                query += sql.SQL(" where {}").format(sql.Identifier(CURRENT_ROWS_ONLY[table]))
             tables[table] = (kept, Counter(tuple(row) for row in conn.execute(query).fetchall()))
     return tables
 
