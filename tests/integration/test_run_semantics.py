@@ -83,19 +83,25 @@ def _dbt_builds_since(instance: dg.DagsterInstance, since: float) -> set[str]:
     return built
 
 
-def _settled(instance: dg.DagsterInstance, since: float, quiet_s: float, timeout_s: float) -> None:
-    """Wait for the sensor's first dbt run since `since` (every state here changes something), then until no dbt
-    run has been queued or running for `quiet_s` (the sensor found nothing more due)."""
+def _in_flight(instance: dg.DagsterInstance) -> bool:
+    return bool(instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB", statuses=IN_FLIGHT), limit=1))
+
+
+def _settled(instance: dg.DagsterInstance, definitions: dg.Definitions, since: float, timeout_s: float) -> None:
+    """Wait for the sensor's first dbt run since `since` (every state here changes something), then until no dbt run
+    is queued or running and the build rule, evaluated afresh, finds nothing more due."""
     deadline = time.monotonic() + timeout_s
-    started = False
-    quiet_since = time.monotonic()
-    while not started or time.monotonic() - quiet_since < quiet_s:
+    while True:
         assert time.monotonic() < deadline, "the daemon's dbt runs did not settle"
-        runs = instance.get_run_records(filters=dg.RunsFilter(job_name="__ASSET_JOB"), limit=1)
-        started = started or bool(runs and runs[0].create_timestamp.timestamp() >= since)
-        if not started or instance.get_runs(filters=dg.RunsFilter(job_name="__ASSET_JOB", statuses=IN_FLIGHT), limit=1):
-            quiet_since = time.monotonic()
         time.sleep(2)
+        runs = instance.get_run_records(filters=dg.RunsFilter(job_name="__ASSET_JOB"), limit=1)
+        if not runs or runs[0].create_timestamp.timestamp() < since or _in_flight(instance):
+            continue
+        due = dg.evaluate_automation_conditions(
+            defs=definitions, instance=instance, asset_selection=dg.AssetSelection.kind("dbt")
+        )
+        if due.total_requested == 0 and not _in_flight(instance):
+            return
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +133,7 @@ def built_by_daemon(warehouse: Warehouse, scenario: Scenario, built_by_run: list
                             instance=instance, raise_on_error=False
                         )
                         assert result.success, name
-                    _settled(instance, started, quiet_s=45, timeout_s=900)
+                    _settled(instance, definitions, started, timeout_s=900)
                     built.append(_dbt_builds_since(instance, started))
             yield built
         finally:
