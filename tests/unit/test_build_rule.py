@@ -58,12 +58,16 @@ class Daemon:
 
     def tick(self) -> set[str]:
         assets = graph()
-        result = dg.evaluate_automation_conditions(defs=assets, instance=self.instance, cursor=self.cursor)
-        self.cursor = result.cursor
-        requested = {a.key for a in assets if result.get_num_requested(a.key)}
+        requested = self.request(assets)
         if requested:
             self.execute(assets, requested)
         return {key.path[-1] for key in requested}
+
+    def request(self, assets: list[dg.AssetsDefinition]) -> set[dg.AssetKey]:
+        """One evaluation of the rule: what it requests (not yet run)."""
+        result = dg.evaluate_automation_conditions(defs=assets, instance=self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        return {a.key for a in assets if result.get_num_requested(a.key)}
 
     def load(self, *names: str) -> None:
         self.execute(graph(), {dg.AssetKey([name, "models"]) for name in names})
@@ -142,9 +146,7 @@ def test_a_change_that_lands_before_the_build_starts_is_read_by_it_and_builds_no
     VERSIONS["raw_x"] = "x2"
     daemon.load("raw_x")
     assets = graph()
-    result = dg.evaluate_automation_conditions(defs=assets, instance=daemon.instance, cursor=daemon.cursor)
-    daemon.cursor = result.cursor
-    requested = {a.key for a in assets if result.get_num_requested(a.key)}
+    requested = daemon.request(assets)
     # New data lands between the request and its run: the build reads it (its step records x3 as it starts).
     VERSIONS["raw_x"] = "x3"
     daemon.load("raw_x")
