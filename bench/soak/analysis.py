@@ -199,6 +199,17 @@ def changed_loads(builds: Mapping[str, Sequence[Build]]) -> list[Build]:
     return found
 
 
+def followed_since(
+    source_builds: Mapping[str, Sequence[Build]], mart_builds: Mapping[str, Sequence[Build]], since: float
+) -> bool:
+    """Whether a source table's data changed at or after `since` and every mart was built after the first such load."""
+    changed = [build.at for build in changed_loads(source_builds) if build.at >= since]
+    if not changed:
+        return False
+    first = min(changed)
+    return all(any(build.at > first for build in builds) for builds in mart_builds.values())
+
+
 def per_minute(start: float, end: float, loads: Sequence[Build], dbt: Sequence[Build]) -> list[dict[str, int]]:
     """For each minute (schedule tick) of the soak: source tables whose data changed, and dbt models built."""
     minutes = max(1, int((end - start) // 60) + 1)

@@ -28,6 +28,7 @@ from bench.soak.analysis import (
     RunInfo,
     changed_loads,
     first_runs,
+    followed_since,
     fresh_during_failure,
     needless_builds,
     overlapping_builds,
@@ -218,17 +219,14 @@ def source_failed(instance_home: Path, source: str, since: float) -> bool:
 def marts_followed(
     instance_home: Path, graph: Graph, changed: Sequence[str], marts: Sequence[str], since: float
 ) -> bool:
-    """Whether a changed source loaded since `since` (wall clock) and every one of `marts` was built after it."""
+    """Whether a changed source's data changed since `since` (wall clock) and every one of `marts` was built after
+    that load (a load of unchanged data builds nothing: its time is not the one to compare with)."""
     import dagster as dg
 
-    def latest(instance: Any, key: str) -> float:
-        event = instance.get_latest_materialization_event(dg.AssetKey(key.split("/")))
-        return float(event.timestamp) if event is not None else 0.0
-
+    tables = [table for source in changed for table in graph.source_tables(source)]
     with open_instance(instance_home) as instance:
-        loads = [latest(instance, table) for source in changed for table in graph.source_tables(source)]
-        loaded = [at for at in loads if at >= since]
-        return bool(loaded) and all(latest(instance, mart) > min(loaded) for mart in marts)
+        builds = read_builds(instance, [dg.AssetKey(key.split("/")) for key in [*tables, *marts]])
+    return followed_since({key: builds[key] for key in tables}, {key: builds[key] for key in marts}, since)
 
 
 def _wait_for_fetches(

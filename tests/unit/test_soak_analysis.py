@@ -7,6 +7,7 @@ from bench.soak.analysis import (
     RunInfo,
     changed_loads,
     first_runs,
+    followed_since,
     fresh_during_failure,
     needless_builds,
     overlapping_builds,
@@ -98,3 +99,15 @@ def test_a_mart_is_fresh_during_a_failure_when_built_between_the_change_and_the_
         "marts/b": None,
         "marts/c": None,
     }
+
+
+def test_marts_follow_the_first_load_whose_data_changed_not_the_latest_load() -> None:
+    # The source loads every minute; its data changed at 60 only. Later loads of the same data build nothing.
+    loads = {"raw_litellm/prices": [_build("raw_litellm/prices", 0, "v1"), _build("raw_litellm/prices", 60, "v2")]}
+    loads["raw_litellm/prices"] += [_build("raw_litellm/prices", at, "v2") for at in (120, 180, 240)]
+    built_after = {"marts/mart": [_build("marts/mart", 10), _build("marts/mart", 90)]}
+    built_before = {"marts/mart": [_build("marts/mart", 10), _build("marts/mart", 50)]}
+    assert followed_since(loads, built_after, since=30)
+    assert not followed_since(loads, built_before, since=30)
+    # No change since `since`: nothing to follow yet.
+    assert not followed_since(loads, built_after, since=100)
