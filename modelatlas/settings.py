@@ -196,6 +196,18 @@ AUTOMATION_INTERVAL_VARIABLE = "MODELATLAS_AUTOMATION_INTERVAL"
 DEFAULT_AUTOMATION_INTERVAL_S = 30
 
 
+def dbt_target_path(home: Path) -> Path:
+    """Where dbt's artifacts live for the warehouse of `home`: the manifest, its partial-parse state and each build's
+    own folder (dagster-dbt's), beside the warehouse they describe; the project's folder is never written to."""
+    return home / "dbt" / "target"
+
+
+def dbt_artifact_environment(home: Path) -> dict[str, str]:
+    """`DBT_TARGET_PATH` (read by dbt, and by dagster-dbt for each build's folder and the partial-parse state it
+    copies there) and `DBT_LOG_PATH` (dbt commands run by hand), both under `home`."""
+    return {"DBT_TARGET_PATH": str(dbt_target_path(home)), "DBT_LOG_PATH": str(home / "dbt" / "logs")}
+
+
 def dbt_connection_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The connection dbt's profile reads, without the password (it lands in the manifest; the password never does)."""
     env = os.environ if env is None else env

@@ -164,10 +164,11 @@ class LocationLoad:
 def location_loads(bench: BenchWarehouse, database: str, repeats: int) -> list[LocationLoad]:
     """`repeats` loads of the code location, each in a fresh process with the environment a run the daemon launches
     for `database` has (its dbt connection too: the manifest parsed for it is current)."""
-    from modelatlas.assets.dbt import PARSE_STAMP, dbt_project
+    from modelatlas.assets.dbt import PARSE_STAMP
+    from modelatlas.settings import dbt_target_path
 
     env = {**deployment_environment(bench, database), **bench.info.with_database(database).dbt_env()}
-    stamp = dbt_project.manifest_path.with_name(PARSE_STAMP)
+    stamp = dbt_target_path(bench.home) / PARSE_STAMP
     loads = []
     for _ in range(repeats):
         stamped = stamp.stat().st_mtime_ns if stamp.exists() else None

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from modelatlas.assets.dbt import KEPT_DBT_INVOCATIONS
+from modelatlas.assets.dbt import KEPT_DBT_INVOCATIONS, dbt_project
 from modelatlas.errors import ConfigurationError
 from modelatlas.runner import RunSummary, format_summary, run
-from modelatlas.settings import DBT_PROJECT_DIR
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
 MART = "marts.mart_model_prices_current"
@@ -48,6 +47,20 @@ def test_the_first_run_builds_the_mart_from_real_registry_data(
     assert providers >= 20
     assert first_run.row_counts[MART] == prices
     assert first_run.row_counts["raw_genai_prices.prices"] >= prices
+
+
+def test_the_dbt_build_parses_only_what_changed_since_the_manifest(first_run: RunSummary) -> None:
+    # dagster-dbt gives each build its own target folder, named after the run, with the build's dbt.log.
+    target = dbt_project().target_path
+    folders = [
+        folder for run_id in first_run.run_ids for folder in target.glob(f"modelatlas_dbt_models-{run_id[:7]}-*")
+    ]
+    assert folders
+    for folder in folders:
+        # dbt rotates its log file: the parse is at the start of the oldest part.
+        text = "".join(log.read_text() for log in folder.glob("dbt.log*"))
+        assert "Partial parsing enabled" in text
+        assert "Unable to do partial parsing" not in text
 
 
 def test_mart_prices_are_exact_numerics_per_million_tokens(first_run: RunSummary, connection: ConnectionInfo) -> None:
@@ -93,7 +106,7 @@ def test_no_secret_reaches_the_event_log_dbt_artifacts_or_dagster_yaml(
         warehouse.dagster_connection(), "select count(*) from event_logs where strpos(event, %s) > 0", [password]
     )
     assert rows == [(0,)]
-    artifacts = list((DBT_PROJECT_DIR / "target").rglob("*.json")) + list((DBT_PROJECT_DIR / "target").rglob("*.log"))
+    artifacts = list(dbt_project().target_path.rglob("*.json")) + list(dbt_project().target_path.rglob("*.log"))
     assert artifacts
     for artifact in artifacts:
         assert password not in artifact.read_text(errors="replace"), artifact.name
@@ -101,13 +114,13 @@ def test_no_secret_reaches_the_event_log_dbt_artifacts_or_dagster_yaml(
     assert password not in dagster_yaml.read_text()
     assert "MODELATLAS_DAGSTER_PG_PASSWORD" in dagster_yaml.read_text()
     # dagster-dbt gives each invocation its own target folder; the newest holds the last build's results.
-    latest = max((DBT_PROJECT_DIR / "target").rglob("run_results.json"), key=lambda path: path.stat().st_mtime)
+    latest = max(dbt_project().target_path.rglob("run_results.json"), key=lambda path: path.stat().st_mtime)
     run_results = json.loads(latest.read_text())
     statuses = {result["unique_id"].split(".")[0]: result["status"] for result in run_results["results"]}
     assert {"model", "test", "unit_test"} <= set(statuses)
     assert all(result["status"] in ("success", "pass") for result in run_results["results"])
     # dagster-dbt writes one target folder per invocation; only the newest few are kept.
-    assert len(list((DBT_PROJECT_DIR / "target").glob("modelatlas_dbt_models-*"))) <= KEPT_DBT_INVOCATIONS
+    assert len(list(dbt_project().target_path.glob("modelatlas_dbt_models-*"))) <= KEPT_DBT_INVOCATIONS
 
 
 def test_a_selection_runs_only_what_it_names(second_run: tuple[set, RunSummary], warehouse: Warehouse) -> None:  # type: ignore[type-arg]

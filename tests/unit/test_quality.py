@@ -249,7 +249,7 @@ def test_known_components_cover_every_component_of_the_installed_registry() -> N
 def dbt_source_columns() -> dict[tuple[str, str, str], set[str]]:
     """(source, schema, table) -> the raw columns each dbt source table documents, dlt's own columns left out."""
     prepare_manifest()
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(dbt_project().manifest_path.read_text())
     return {
         (source["source_name"], source["schema"], source["name"]): {
             name for name in source["columns"] if not name.startswith("_dlt_")
