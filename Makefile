@@ -22,8 +22,9 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 run: $(SYNCED)
 	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict) $(if $(REBUILD),--rebuild)
 
+# Two workers (WORKERS=N for more), each with its own embedded warehouse; a test file stays on one worker.
 test: $(SYNCED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(or $(WORKERS),2) --dist loadfile
 
 lint: $(SYNCED)
 	$(BIN)/ruff check modelatlas tests bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -33,10 +34,29 @@ def isolated_variables() -> list[str]:
     return [*_WAREHOUSE_VARIABLES, *(name for spec in sources() for name in spec.variables())]
 
 
+# Test files that take minutes, collected first: with several workers (`make test`) each starts early instead of
+# being left to run alone at the end.
+LONGEST_FIRST = ("test_run_semantics.py", "test_catalog_runs.py", "test_services.py", "test_cli.py")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """A temporary folder of this session's own: sessions of other checkouts never clear it while it runs."""
     if config.option.basetemp is None:
         config.option.basetemp = tempfile.mkdtemp(prefix="modelatlas-tests-")
+    # pytest-xdist's workers ignore SIGINT, and a child process inherits that: Ctrl-C would never reach the commands
+    # the tests interrupt. Python's own handler is not inherited; the children start with the default again.
+    if hasattr(config, "workerinput"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest test files first, every file's tests in their own order."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
