@@ -22,9 +22,10 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 run: $(SYNCED)
 	$(BIN)/modelatlas run $(if $(SELECT),--select '$(SELECT)') $(if $(SAMPLE),--sample) $(if $(STRICT),--strict) $(if $(REBUILD),--rebuild)
 
-# Two workers (WORKERS=N for more), each with its own embedded warehouse; a test file stays on one worker.
+# Two workers (WORKERS=N for more), each with its own embedded warehouse; a test file stays on one worker, and files
+# start in collection order (tests/conftest.py puts the longest first) rather than by their number of tests.
 test: $(SYNCED)
-	$(BIN)/pytest -n $(or $(WORKERS),2) --dist loadfile
+	$(BIN)/pytest -n $(or $(WORKERS),2) --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(SYNCED)
 	$(BIN)/ruff check modelatlas tests bench
