@@ -106,7 +106,8 @@ def test_no_secret_reaches_the_event_log_dbt_artifacts_or_dagster_yaml(
         warehouse.dagster_connection(), "select count(*) from event_logs where strpos(event, %s) > 0", [password]
     )
     assert rows == [(0,)]
-    artifacts = list(dbt_project().target_path.rglob("*.json")) + list(dbt_project().target_path.rglob("*.log"))
+    target = dbt_project().target_path
+    artifacts = list(target.rglob("*.json")) + list(target.rglob("*.log"))
     assert artifacts
     for artifact in artifacts:
         assert password not in artifact.read_text(errors="replace"), artifact.name
@@ -114,13 +115,13 @@ def test_no_secret_reaches_the_event_log_dbt_artifacts_or_dagster_yaml(
     assert password not in dagster_yaml.read_text()
     assert "MODELATLAS_DAGSTER_PG_PASSWORD" in dagster_yaml.read_text()
     # dagster-dbt gives each invocation its own target folder; the newest holds the last build's results.
-    latest = max(dbt_project().target_path.rglob("run_results.json"), key=lambda path: path.stat().st_mtime)
+    latest = max(target.rglob("run_results.json"), key=lambda path: path.stat().st_mtime)
     run_results = json.loads(latest.read_text())
     statuses = {result["unique_id"].split(".")[0]: result["status"] for result in run_results["results"]}
     assert {"model", "test", "unit_test"} <= set(statuses)
     assert all(result["status"] in ("success", "pass") for result in run_results["results"])
     # dagster-dbt writes one target folder per invocation; only the newest few are kept.
-    assert len(list(dbt_project().target_path.glob("modelatlas_dbt_models-*"))) <= KEPT_DBT_INVOCATIONS
+    assert len(list(target.glob("modelatlas_dbt_models-*"))) <= KEPT_DBT_INVOCATIONS
 
 
 def test_a_selection_runs_only_what_it_names(second_run: tuple[set, RunSummary], warehouse: Warehouse) -> None:  # type: ignore[type-arg]
