@@ -3,6 +3,9 @@
 Three states of the sources (the fixtures, a price change, new models): one database follows them with `run` per
 state; another with the job of each source the states change, as its schedule would launch it, and a real
 `dagster-daemon` (reaching one code server, as in production mode) whose dbt_automation sensor builds what became due.
+The daemon runs once a state's sources have landed, until its builds settle: its sensor sees the state's changes
+together, as `run` does. (Sources that land apart are built in more runs, never into more models: the soak's
+checks.)
 """
 
 from __future__ import annotations
@@ -117,13 +120,11 @@ def built_by_daemon(warehouse: Warehouse, scenario: Scenario, built_by_run: list
         lines = commands(settings, layout)
         write_workspace(layout, settings.code_server_port)
         code_server = spawn(layout, CODE_SERVER, lines[CODE_SERVER], os.environ, None)
-        daemon = None
         try:
             deadline = time.monotonic() + 600
             while not listening("127.0.0.1", settings.code_server_port):
                 assert time.monotonic() < deadline, "the code server did not start"
                 time.sleep(1)
-            daemon = spawn(layout, DAEMON, lines[DAEMON], os.environ, None)
             with dg.DagsterInstance.get() as instance:
                 for state in range(STATES):
                     scenario.serve(state)
@@ -133,13 +134,15 @@ def built_by_daemon(warehouse: Warehouse, scenario: Scenario, built_by_run: list
                             instance=instance, raise_on_error=False
                         )
                         assert result.success, name
-                    _settled(instance, definitions, started, timeout_s=900)
+                    daemon = spawn(layout, DAEMON, lines[DAEMON], os.environ, None)
+                    try:
+                        _settled(instance, definitions, started, timeout_s=900)
+                    finally:
+                        stop_group(daemon.pid, 20)
                     built.append(_dbt_builds_since(instance, started))
             yield built
         finally:
-            for service in (daemon, code_server):
-                if service is not None:
-                    stop_group(service.pid, 20)
+            stop_group(code_server.pid, 20)
 
 
 def test_run_and_the_daemon_build_the_same_models_in_every_state(
