@@ -36,7 +36,10 @@ def isolated_variables() -> list[str]:
 
 # Test files that take minutes, collected first: with several workers (`make test`) each starts early instead of
 # being left to run alone at the end.
-LONGEST_FIRST = ("test_run_semantics.py", "test_catalog_runs.py", "test_services.py", "test_cli.py")
+LONGEST_FIRST = tuple(
+    f"tests/integration/{name}"
+    for name in ("test_run_semantics.py", "test_whole_runs.py", "test_services.py", "test_cli.py")
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,8 +56,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest test files first, every file's tests in their own order."""
 
     def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)
 
