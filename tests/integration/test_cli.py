@@ -91,14 +91,21 @@ def test_the_installed_entry_point_runs(connection: ConnectionInfo) -> None:
     assert completed.stdout.splitlines() == ["db", "modelatlas"]
 
 
+RUN_COMMAND = [str(Path(sys.executable).parent / "modelatlas"), "run"]
+
+
+@pytest.fixture(scope="module")
+def counts_of_a_whole_run(connection: ConnectionInfo) -> tuple[int, int, int]:
+    """The mart's counts after a whole `modelatlas run`; each interrupted run's next run must end with them again."""
+    assert subprocess.run(RUN_COMMAND, capture_output=True, timeout=600).returncode == 0
+    return _mart_counts(connection)
+
+
 @pytest.mark.parametrize("delay_s", [4.0, 9.0])
 def test_an_interrupted_run_is_followed_by_a_run_with_the_same_counts(
-    connection: ConnectionInfo, delay_s: float, capsys: pytest.CaptureFixture[str]
+    connection: ConnectionInfo, counts_of_a_whole_run: tuple[int, int, int], delay_s: float
 ) -> None:
-    command = [str(Path(sys.executable).parent / "modelatlas"), "run"]
-    assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
-    before = _mart_counts(connection)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(RUN_COMMAND, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(delay_s)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=300)
@@ -106,9 +113,9 @@ def test_an_interrupted_run_is_followed_by_a_run_with_the_same_counts(
     if process.returncode == EXIT_INTERRUPTED:
         assert "interrupted" in output.lower()
         assert "Traceback" not in output
-    after_rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    after_rerun = subprocess.run(RUN_COMMAND, capture_output=True, text=True, timeout=600)
     assert after_rerun.returncode == 0, after_rerun.stdout[-3000:]
-    assert _mart_counts(connection) == before
+    assert _mart_counts(connection) == counts_of_a_whole_run
 
 
 def _mart_counts(connection: ConnectionInfo) -> tuple[int, int, int]:
