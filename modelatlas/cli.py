@@ -20,7 +20,7 @@ from dotenv import load_dotenv
 from modelatlas.errors import ConfigurationError, ModelAtlasError
 from modelatlas.logs import configure_logging
 from modelatlas.redaction import redact
-from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT, dbt_artifact_environment, tool_path
+from modelatlas.settings import DBT_PROJECT_DIR, PROJECT_ROOT, tool_path
 
 if TYPE_CHECKING:
     from modelatlas.runner import RunSummary
@@ -175,8 +175,8 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     from modelatlas.warehouse import Warehouse
 
     warehouse = Warehouse.from_env()
-    info = warehouse.ensure_ready()
-    env = {**os.environ, **info.dbt_env(), **dbt_artifact_environment(warehouse.settings.home)}
+    warehouse.ensure_ready()
+    env = {**os.environ, **warehouse.dbt_environment()}
     command = [tool_path("dbt"), *args.dbt_args]
     if args.dbt_args and not args.dbt_args[0].startswith("-"):
         # A dbt command: the project, the profile and the source lists the union models read.

@@ -23,7 +23,7 @@ from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.pipelines.registry import sources
 from modelatlas.sample import SAMPLE_DATABASE, sample_overrides, sample_warehouse
-from modelatlas.settings import dbt_artifact_environment, environment
+from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
 from modelatlas.warehouse.service import table_row_counts
@@ -75,7 +75,7 @@ def prepare(warehouse: Warehouse) -> ConnectionInfo:
     info = warehouse.ensure_ready()
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
-    os.environ.update({**info.dbt_env(), **dbt_artifact_environment(warehouse.settings.home)})
+    os.environ.update(warehouse.dbt_environment())
     pipelines = warehouse.settings.home / "dlt" / info.database
     for spec in sources():
         ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)

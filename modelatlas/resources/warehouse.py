@@ -10,7 +10,7 @@ import dagster as dg
 import dlt
 
 from modelatlas.pipelines.loading import make_pipeline
-from modelatlas.settings import WarehouseSettings, dbt_artifact_environment, warehouse_settings
+from modelatlas.settings import WarehouseSettings, warehouse_settings
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 
 # Warehouses this process has already started or reached: checking again (pg_ctl, two connections) for every
@@ -40,7 +40,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Give this run's dbt processes the warehouse's connection (dbt's profile reads the environment) and where
         their artifacts go."""
-        os.environ.update({**self.connection().dbt_env(), **dbt_artifact_environment(self.settings().home)})
+        self.connection()  # started (once per process) before the first dbt process reaches it
+        os.environ.update(self.warehouse().dbt_environment())
 
     def warehouse(self) -> Warehouse:
         """The warehouse these settings describe."""

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from modelatlas.errors import ConfigurationError, WarehouseError
 from modelatlas.redaction import redact, register_secret
-from modelatlas.settings import DEFAULT_DATABASE, WarehouseSettings, warehouse_settings
+from modelatlas.settings import DEFAULT_DATABASE, WarehouseSettings, dbt_artifact_environment, warehouse_settings
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.embedded import EmbeddedWarehouse, ServerStatus
 
@@ -47,6 +47,11 @@ class Warehouse:
         """Where the Dagster instance keeps runs and events."""
         info = self.connection()
         return info.with_database(self.settings.dagster_database or f"{info.database}_dagster")
+
+    def dbt_environment(self) -> dict[str, str]:
+        """What a dbt command against this warehouse reads: the connection its profile takes and where its artifacts
+        go (under this warehouse's home)."""
+        return {**self.connection().dbt_env(), **dbt_artifact_environment(self.settings.home)}
 
     def status(self) -> ServerStatus | None:
         """The embedded server's state, or None for an external warehouse."""

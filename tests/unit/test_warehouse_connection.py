@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelatlas.errors import ConfigurationError
+from modelatlas.settings import WarehouseSettings
+from modelatlas.warehouse import Warehouse
 from modelatlas.warehouse.connection import ConnectionInfo
 
 
@@ -93,6 +96,17 @@ def test_dbt_env() -> None:
         "MODELATLAS_DBT_USER": "ma",
         "MODELATLAS_DBT_DATABASE": "modelatlas",
         "DBT_ENV_SECRET_MODELATLAS_PASSWORD": "pw",
+    }
+
+
+def test_a_warehouse_s_dbt_environment_is_its_connection_and_its_home_s_artifact_folders(tmp_path: Path) -> None:
+    url = "postgresql://ma:pw@db.internal:6543/modelatlas"
+    settings = WarehouseSettings(url=url, home=tmp_path, port=5433, password=None, dagster_database=None)
+
+    assert Warehouse(settings).dbt_environment() == {
+        **ConnectionInfo.from_url(url).dbt_env(),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt" / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt" / "logs"),
     }
 
 
