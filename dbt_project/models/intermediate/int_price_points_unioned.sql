@@ -55,9 +55,11 @@ with_provider as (
 
 ),
 
+-- Every model the providers map names (a superset of those priced; the inner join below keeps the priced ones):
+-- read from the table, not from with_provider, whose three-column join PostgreSQL estimates at one row.
 models as (
 
-    select distinct provider, provider_model_id from with_provider
+    select distinct provider, provider_model_id from providers
 
 ),
 
@@ -76,7 +78,8 @@ identified as (
 
 ),
 
-with_family as (
+-- Materialized: the family's pattern match runs once per model, not once per price point.
+with_family as materialized (
 
     select
         identified.*,
