@@ -21,6 +21,7 @@ PACKAGED = {"MODELATLAS_GENAI_PRICES_URL": ""}
 SWITCHED_OFF = "published JSON not used: the published registry is switched off (MODELATLAS_GENAI_PRICES_URL is empty)"
 # The registry's one suspect price (a cache read above its input price), as it writes it and as a price point.
 QUARANTINED = {"providers": 0, "models": 0, "prices": 1, "loads": 0, "price_points": 1}
+DATASET = "raw_load_test"
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +49,21 @@ def _duplicate_price_keys(connection: ConnectionInfo, schema: str) -> int:
     return int(rows[0][0])
 
 
+@pytest.fixture(scope="module")
+def first_load(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) -> SourceLoad:
+    """The registry's first load into DATASET; the later tests load it again and compare."""
+    return _load(connection, DATASET, tmp_path_factory.mktemp("dlt"))
+
+
 def test_loads_every_row_of_the_registry_but_its_one_suspect_price(
-    connection: ConnectionInfo, snapshot: RegistrySnapshot, tmp_path: Path
+    connection: ConnectionInfo, snapshot: RegistrySnapshot, first_load: SourceLoad
 ) -> None:
     expected = {name: len(rows) - QUARANTINED[name] for name, rows in registry_tables(snapshot).items()}
-    loaded = _load(connection, "raw_load_test", tmp_path)
+    loaded = first_load
     assert not loaded.blocked
     assert loaded.gate.quarantined_counts() == QUARANTINED
     assert loaded.summary is not None and loaded.summary.row_counts == expected
-    assert _counts(connection, "raw_load_test") == expected
+    assert _counts(connection, DATASET) == expected
     assert expected["prices"] >= 1000 and expected["providers"] >= 20
     points = expected["price_points"]
     assert loaded.report() == (
@@ -67,7 +74,7 @@ def test_loads_every_row_of_the_registry_but_its_one_suspect_price(
     _, types = read_only_query(
         connection,
         "select column_name, data_type from information_schema.columns "
-        "where table_schema = 'raw_load_test' and table_name = 'prices' "
+        f"where table_schema = '{DATASET}' and table_name = 'prices' "
         "and column_name in ('price_usd', 'price_usd_per_mtok', 'effective_from', 'batch_id')",
     )
     assert dict(types) == {
@@ -77,20 +84,21 @@ def test_loads_every_row_of_the_registry_but_its_one_suspect_price(
         "batch_id": "character varying",
     }
     _, match = read_only_query(
-        connection, "select jsonb_typeof(match_rule) from raw_load_test.models where match_rule is not null limit 1"
+        connection, f"select jsonb_typeof(match_rule) from {DATASET}.models where match_rule is not null limit 1"
     )
     assert match == [("object",)]
-    _, origin = read_only_query(connection, "select distinct source_origin, source_version from raw_load_test.prices")
+    _, origin = read_only_query(connection, f"select distinct source_origin, source_version from {DATASET}.prices")
     assert origin == [("package", snapshot.version)]
 
 
-def test_a_second_load_changes_no_count_and_no_key(connection: ConnectionInfo, tmp_path: Path) -> None:
-    _load(connection, "raw_idempotent", tmp_path)
-    first = _counts(connection, "raw_idempotent")
-    second_load = _load(connection, "raw_idempotent", tmp_path)
-    second = _counts(connection, "raw_idempotent")
+def test_a_second_load_changes_no_count_and_no_key(
+    connection: ConnectionInfo, first_load: SourceLoad, tmp_path: Path
+) -> None:
+    first = _counts(connection, DATASET)
+    second_load = _load(connection, DATASET, tmp_path)
+    second = _counts(connection, DATASET)
     assert second == {**first, "loads": first["loads"] + 1}
-    assert _duplicate_price_keys(connection, "raw_idempotent") == 0
+    assert _duplicate_price_keys(connection, DATASET) == 0
     assert f"genai_prices: {first['price_points']:,} price_points (0 added, 0 removed, 0 changed)" in (
         second_load.report()
     )
@@ -101,11 +109,9 @@ class LoadInterruptedError(Exception):
 
 
 def test_a_load_interrupted_after_extraction_is_completed_by_the_next_run(
-    connection: ConnectionInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    connection: ConnectionInfo, first_load: SourceLoad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = "raw_interrupted"
-    _load(connection, dataset, tmp_path)
-    first = _counts(connection, dataset)
+    first = _counts(connection, DATASET)
 
     def interrupted(*_args: Any, **_kwargs: Any) -> NoReturn:
         raise LoadInterruptedError("interrupted before the load step")
@@ -113,14 +119,14 @@ def test_a_load_interrupted_after_extraction_is_completed_by_the_next_run(
     with monkeypatch.context() as patch:
         patch.setattr(dlt.Pipeline, "load", interrupted)
         with pytest.raises(WarehouseError, match="loading genai_prices into the warehouse failed: interrupted"):
-            _load(connection, dataset, tmp_path)
+            _load(connection, DATASET, tmp_path)
     # The pipeline load_standalone runs for this dataset: extracted and normalized, never loaded.
-    pipeline = make_pipeline(f"{SPEC.name}__{dataset}", dataset, connection.url(), tmp_path)
+    pipeline = make_pipeline(f"{SPEC.name}__{DATASET}", DATASET, connection.url(), tmp_path)
     assert pipeline.has_pending_data
-    assert _counts(connection, dataset) == first
+    assert _counts(connection, DATASET) == first
 
-    _load(connection, dataset, tmp_path)
-    assert not make_pipeline(f"{SPEC.name}__{dataset}", dataset, connection.url(), tmp_path).has_pending_data
-    after = _counts(connection, dataset)
+    _load(connection, DATASET, tmp_path)
+    assert not make_pipeline(f"{SPEC.name}__{DATASET}", DATASET, connection.url(), tmp_path).has_pending_data
+    after = _counts(connection, DATASET)
     assert after == {**first, "loads": first["loads"] + 2}
-    assert _duplicate_price_keys(connection, dataset) == 0
+    assert _duplicate_price_keys(connection, DATASET) == 0
