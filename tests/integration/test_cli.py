@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelatlas.cli import EXIT_INTERRUPTED, main
+from modelatlas.services import stop_group
+from modelatlas.settings import PROJECT_ROOT
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
+from tests.conftest import free_port
 
 
 def test_sql_prints_csv_with_a_header(connection: ConnectionInfo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,6 +120,38 @@ def test_an_interrupted_run_is_followed_by_a_run_with_the_same_counts(
     after_rerun = subprocess.run(RUN_COMMAND, capture_output=True, text=True, timeout=600)
     assert after_rerun.returncode == 0, after_rerun.stdout[-3000:]
     assert _mart_counts(connection) == counts_of_a_whole_run
+
+
+def test_make_docs_generates_the_dbt_docs_and_serves_them(
+    connection: ConnectionInfo, counts_of_a_whole_run: tuple[int, int, int]
+) -> None:
+    port = free_port()
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "docs", f"PORT={port}"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert make.poll() is None, make.communicate()[0].decode()[-3000:]
+            assert time.monotonic() < deadline, "make docs served nothing in 300 s"
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        assert page.status_code == 200 and "dbt" in page.text.lower()
+        catalog = httpx.get(f"http://127.0.0.1:{port}/catalog.json", timeout=30).json()
+        # The catalog is read from the warehouse: the built marts with their columns.
+        assert "price_usd_per_mtok" in catalog["nodes"]["model.modelatlas.mart_model_prices_current"]["columns"]
+        manifest = httpx.get(f"http://127.0.0.1:{port}/manifest.json", timeout=30)
+        assert "model.modelatlas.dim_models" in manifest.json()["nodes"]
+        assert connection.password not in manifest.text
+    finally:
+        stop_group(make.pid, 10)
 
 
 def _mart_counts(connection: ConnectionInfo) -> tuple[int, int, int]:
