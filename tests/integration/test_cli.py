@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from modelatlas.cli import EXIT_INTERRUPTED, main
-from modelatlas.services import stop_group
+from modelatlas.services import listening, stop_group
 from modelatlas.settings import PROJECT_ROOT
 from modelatlas.warehouse import ConnectionInfo, Warehouse, read_only_query
 from tests.conftest import free_port
@@ -135,14 +135,11 @@ def test_make_docs_generates_the_dbt_docs_and_serves_them(
     )
     try:
         deadline = time.monotonic() + 300
-        while True:
+        while not listening("127.0.0.1", port):
             assert make.poll() is None, make.communicate()[0].decode()[-3000:]
             assert time.monotonic() < deadline, "make docs served nothing in 300 s"
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(1)
+            time.sleep(1)
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
         assert page.status_code == 200 and "dbt" in page.text.lower()
         catalog = httpx.get(f"http://127.0.0.1:{port}/catalog.json", timeout=30).json()
         # The catalog is read from the warehouse: the built marts with their columns.
