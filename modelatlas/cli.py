@@ -63,6 +63,10 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     else:
         status = warehouse.status()
         print(status.describe() if status else f"external warehouse at {warehouse.connection().display_url()}")
+        if status is None or status.running:
+            from modelatlas.warehouse.timeseries import status_lines
+
+            print("\n".join(status_lines(warehouse.connection())))
     return 0
 
 

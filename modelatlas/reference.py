@@ -42,7 +42,7 @@ def sources_table(specs: Sequence[SourceSpec]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for spec in specs:
-        tables = ", ".join(_code(f"{spec.dataset}.{table.name}") for table in spec.tables)
+        tables = ", ".join(_code(f"{spec.table_dataset(table)}.{table.name}") for table in spec.tables)
         lines.append(
             f"| {spec.display_name} (`{spec.name}`) | {spec.kind} | {_key(spec)} | {_endpoint(spec)} | {tables} "
             f"| `{spec.dataset}`, `{spec.name}_schedule` (`{spec.cadence}`) |"

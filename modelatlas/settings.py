@@ -227,6 +227,42 @@ def automation_interval_s(env: Mapping[str, str] | None = None) -> int:
     )
 
 
+# The cadences a dbt model can follow instead of building on every change of its inputs (its `meta`
+# `modelatlas_cadence`): the current-status models every 2 minutes, the daily rollups every 10, not on every probe.
+MODEL_CADENCES: dict[str, tuple[str, str]] = {
+    "current": ("MODELATLAS_STATUS_MARTS_CRON", "*/2 * * * *"),
+    "daily": ("MODELATLAS_DAILY_MARTS_CRON", "*/10 * * * *"),
+}
+
+
+def model_cadence_cron(cadence: str, env: Mapping[str, str] | None = None) -> str:
+    """The cron of a dbt model cadence (`current`, `daily`), from its variable or its default."""
+    if cadence not in MODEL_CADENCES:
+        raise ConfigurationError(
+            f"unknown modelatlas_cadence {cadence!r} in a dbt model's meta; use one of {', '.join(MODEL_CADENCES)}"
+        )
+    env = os.environ if env is None else env
+    variable, default = MODEL_CADENCES[cadence]
+    cron = env.get(variable, "").strip() or default
+    from croniter import croniter
+
+    if not croniter.is_valid(cron):
+        raise ConfigurationError(f"{variable} must be a cron expression, got {cron!r}")
+    return cron
+
+
+OUTAGE_MIN_FAILURES_VARIABLE = "MODELATLAS_OUTAGE_MIN_FAILURES"
+
+
+def outage_min_failures(env: Mapping[str, str] | None = None) -> int:
+    """Consecutive failed probes that make an outage episode (`MODELATLAS_OUTAGE_MIN_FAILURES`, default 3)."""
+    env = os.environ if env is None else env
+    raw = env.get(OUTAGE_MIN_FAILURES_VARIABLE, "").strip() or "3"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{OUTAGE_MIN_FAILURES_VARIABLE} must be a whole number of probes, 1 or more; got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class GateSettings:
     """The quality gate's batch guards' thresholds (docs/quality.md)."""

@@ -19,7 +19,16 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from modelatlas.pipelines.registry import dbt_vars
-from modelatlas.settings import DBT_PROJECT_DIR, dbt_connection_settings, dbt_target_path, modelatlas_home, tool_path
+from modelatlas.warehouse.timeseries import TIME_SERIES_SCHEMA
+from modelatlas.settings import (
+    DBT_PROJECT_DIR,
+    dbt_connection_settings,
+    dbt_target_path,
+    model_cadence_cron,
+    modelatlas_home,
+    outage_min_failures,
+    tool_path,
+)
 
 KEPT_DBT_INVOCATIONS = 5
 # One dbt build at a time, whoever starts it (a schedule's run, the automation sensor, `modelatlas run`).
@@ -43,6 +52,8 @@ PARSED_INPUTS = (
 PARSE_STAMP = "modelatlas-parse.stamp"
 # dagster-dbt copies this file of the project's target folder into each build's own, so a build parses partially.
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# The key of a dbt model's `meta` naming its cadence (settings.MODEL_CADENCES).
+CADENCE_META_KEY = "modelatlas_cadence"
 
 
 def dbt_project() -> DbtProject:
@@ -57,7 +68,12 @@ def _dbt_project(target_path: Path) -> DbtProject:
 
 def vars_arguments() -> list[str]:
     """`--vars` with the source lists the union models read, derived from the source specs."""
-    return ["--vars", json.dumps(dbt_vars(), sort_keys=True)]
+    return ["--vars", json.dumps(dbt_variables(), sort_keys=True)]
+
+
+def dbt_variables() -> dict[str, Any]:
+    """The vars every dbt invocation gets: the source lists from the specs and the settings models read."""
+    return {**dbt_vars(), "outage_min_failures": outage_min_failures()}
 
 
 class ModelAtlasDbtCliResource(DbtCliResource):
@@ -109,7 +125,7 @@ def prepare_manifest(force: bool = False) -> bool:
     manifest = project.manifest_path
     stamp_file = manifest.with_name(PARSE_STAMP)
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    stamp = parse_stamp(project.project_dir, dbt_connection_settings(), dbt_vars())
+    stamp = parse_stamp(project.project_dir, dbt_connection_settings(), dbt_variables())
     if not force and manifest.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return False
     with fasteners.InterProcessLock(str(manifest.with_name(".parse.lock"))):
@@ -167,8 +183,9 @@ def stale_status(view: AssetGraphView, key: dg.AssetKey) -> StaleStatus:
     return resolver.get_status(key)
 
 
-def build_condition() -> dg.AutomationCondition[Any]:
-    """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed.
+def build_condition(cron: str | None = None) -> dg.AutomationCondition[Any]:
+    """When a dbt model builds: it was never built, its code changed, or the data of one of its inputs changed; with
+    a `cron`, no more than once per tick of it.
 
     "Changed" is measured against what the model's latest build read: each build records its code version and its
     inputs' data versions as its step starts. A change that lands before the step starts is read by that build and
@@ -199,12 +216,21 @@ def build_condition() -> dg.AutomationCondition[Any]:
         .allow(dg.AssetSelection.kind("dbt"))
         .with_label("a dbt model it reads does not exist")
     )
-    return (
+    condition = (
         ((due & retry_allowed) | with_an_input)
         & ~dg.AutomationCondition.in_progress()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~inputs_missing
-    ).with_label("never built, code changed, or an input's data changed")
+    )
+    if cron is not None:
+        # A model on a cadence (the status marts over the 1-minute probes) builds at most once per cron interval,
+        # with whatever changed meanwhile; one never built does not wait for a tick.
+        on_cadence = (
+            dg.AutomationCondition.cron_tick_passed(cron, "UTC").since(dg.AutomationCondition.newly_requested())
+            | dg.AutomationCondition.missing()
+        ).with_label(f"a tick of {cron} passed since its latest build")
+        condition = condition & on_cadence
+    return condition.with_label("never built, code changed, or an input's data changed")
 
 
 def source_test_condition() -> dg.AutomationCondition[Any]:
@@ -214,8 +240,16 @@ def source_test_condition() -> dg.AutomationCondition[Any]:
 
 
 def is_source_test(check: dg.AssetCheckKey) -> bool:
-    """Whether a check is a dbt test of a raw table (a dbt source) rather than of a dbt model."""
-    return check.asset_key.path[0].startswith("raw_")
+    """Whether a check is a dbt test of a raw or time-series table (a dbt source) rather than of a dbt model."""
+    schema = check.asset_key.path[0]
+    return schema.startswith("raw_") or schema == TIME_SERIES_SCHEMA
+
+
+def model_cadence(dbt_resource_props: Mapping[str, Any]) -> str | None:
+    """The cadence a dbt model's `meta` gives it (`modelatlas_cadence`), if any."""
+    meta = dbt_resource_props.get("config", {}).get("meta") or dbt_resource_props.get("meta") or {}
+    cadence = meta.get(CADENCE_META_KEY)
+    return str(cadence) if cadence is not None else None
 
 
 class ModelAtlasDbtTranslator(DagsterDbtTranslator):
@@ -232,7 +266,8 @@ class ModelAtlasDbtTranslator(DagsterDbtTranslator):
         return str(fqn[1]) if len(fqn) > 2 else "dbt"
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition[Any] | None:
-        return build_condition()
+        cadence = model_cadence(dbt_resource_props)
+        return build_condition(model_cadence_cron(cadence) if cadence is not None else None)
 
     def get_asset_check_spec(
         self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None

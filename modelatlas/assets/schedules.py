@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from modelatlas.assets.sources import gate_check_specs
+from modelatlas.assets.sources import asset_key, gate_check_specs
 from modelatlas.instance import SOURCE_TAG
 from modelatlas.pipelines.spec import SourceSpec
 from modelatlas.settings import source_cron
@@ -33,8 +33,11 @@ def source_job(spec: SourceSpec) -> dg.UnresolvedAssetJobDefinition:
     gate_checks = [check.key for check in gate_check_specs(spec)]
     return dg.define_asset_job(
         name=f"refresh_{spec.name}",
-        selection=dg.AssetSelection.groups(spec.name).without_checks() | dg.AssetSelection.checks(*gate_checks),
-        description=f"Load {spec.display_name} into {spec.dataset}; the dbt models reading it follow on their own.",
+        selection=dg.AssetSelection.assets(*(asset_key(spec, table) for table in spec.tables)).without_checks()
+        | dg.AssetSelection.checks(*gate_checks),
+        description=(
+            f"Load {spec.display_name} into {', '.join(spec.datasets())}; the dbt models reading it follow on their own."
+        ),
         tags={SOURCE_TAG: spec.name},
     )
 

@@ -25,8 +25,8 @@ _VALUE_LIMIT = 160
 
 
 def asset_key(spec: SourceSpec, table: TableSpec) -> dg.AssetKey:
-    """The asset of one raw table: `[raw_<source>, <table>]`."""
-    return dg.AssetKey([spec.dataset, table.name])
+    """The asset of one table a source writes: `[raw_<source>, <table>]`, or `[ts, <table>]` for a time series."""
+    return dg.AssetKey([spec.table_dataset(table), table.name])
 
 
 def source_pool(spec: SourceSpec) -> str:
@@ -157,10 +157,10 @@ def source_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None)
         specs=[
             dg.AssetSpec(
                 key=asset_key(spec, table),
-                group_name=spec.name,
+                group_name=spec.asset_group,
                 kinds={"dlt", "postgres"},
                 description=table.description,
-                metadata={"dagster/table_name": f"{spec.dataset}.{table.name}"},
+                metadata={"dagster/table_name": f"{spec.table_dataset(table)}.{table.name}"},
                 freshness_policy=freshness,
                 skippable=True,
             )

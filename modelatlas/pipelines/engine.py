@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,21 @@ from modelatlas.errors import ConfigurationError
 from modelatlas.pipelines.catalog import catalog_batch
 from modelatlas.pipelines.current import Changes, changes, current_rows, empty_tables
 from modelatlas.pipelines.http import RetryPolicy
-from modelatlas.pipelines.loading import LoadSummary, create_tables, load_batch, make_pipeline, row_count
+from modelatlas.pipelines.loading import (
+    LoadSummary,
+    create_tables,
+    load_batch,
+    make_pipeline,
+    row_count,
+    sibling_pipeline,
+)
 from modelatlas.pipelines.quality import store
 from modelatlas.pipelines.quality.gate import GateResult, gate_batch
 from modelatlas.pipelines.spec import Batch, FetchStats, Request, Rows, SourceSpec, TableSpec
 from modelatlas.settings import GateSettings, SourceConfig, source_config
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.service import connect
+from modelatlas.warehouse.timeseries import ensure_time_series_table, months_between
 
 PREVIEW_ROWS = 5
 LISTED_KEYS = 20
@@ -176,8 +184,16 @@ def listed(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - LISTED_KEYS} more" if len(keys) > LISTED_KEYS else "")
 
 
-def missing_tables(info: ConnectionInfo, spec: SourceSpec, dataset: str) -> list[str]:
-    """The declared tables of `spec` that do not exist in `dataset` yet."""
+def tables_by_dataset(spec: SourceSpec, own_dataset: str) -> dict[str, list[TableSpec]]:
+    """The source's tables grouped by the schema they live in (`own_dataset` for those of the source's own)."""
+    grouped: dict[str, list[TableSpec]] = {}
+    for table in spec.tables:
+        grouped.setdefault(table.dataset or own_dataset, []).append(table)
+    return grouped
+
+
+def missing_tables(info: ConnectionInfo, tables: Sequence[TableSpec], dataset: str) -> list[str]:
+    """The names among `tables` that do not exist in `dataset` yet."""
     with connect(info) as conn:
         conn.read_only = True
         existing = {
@@ -186,15 +202,69 @@ def missing_tables(info: ConnectionInfo, spec: SourceSpec, dataset: str) -> list
                 "select table_name from information_schema.tables where table_schema = %s", [dataset]
             )
         }
-    return [table.name for table in spec.tables if table.name not in existing]
+    return [table.name for table in tables if table.name not in existing]
+
+
+def prepare_time_series(
+    info: ConnectionInfo, tables: Sequence[TableSpec], dataset: str, now: datetime, months: Sequence[date] = ()
+) -> None:
+    """Create the time-series tables among `tables` (partitioned, or hypertables) and the partitions due by `now`."""
+    for table in tables:
+        if table.time_column is not None:
+            ensure_time_series_table(info, table, dataset, now=now, months=months)
 
 
 def ensure_tables(pipeline: dlt.Pipeline, info: ConnectionInfo, spec: SourceSpec) -> bool:
-    """Create the source's tables in the pipeline's dataset, empty, unless they all exist; True when it did."""
-    if not missing_tables(info, spec, pipeline.dataset_name):
-        return False
-    create_tables(pipeline, spec)
-    return True
+    """Create the source's tables, empty, in every schema it writes, unless they all exist; True when it did."""
+    created = False
+    for dataset, tables in tables_by_dataset(spec, pipeline.dataset_name).items():
+        missing = missing_tables(info, tables, dataset)
+        if not missing:
+            continue
+        absent = [table for table in tables if table.name in missing]
+        prepare_time_series(info, absent, dataset, datetime.now(UTC))
+        create_tables(sibling_pipeline(pipeline, dataset), spec, absent)
+        created = True
+    return created
+
+
+def batch_months(table: TableSpec, rows: Rows) -> list[date]:
+    """The months a time-series batch's rows fall in (their partitions must exist before it loads)."""
+    if table.time_column is None or row_count(rows) == 0:
+        return []
+    if isinstance(rows, pa.Table):
+        column = rows.column(table.time_column)
+        first, last = pc.min(column).as_py(), pc.max(column).as_py()
+    else:
+        times = [row[table.time_column] for row in rows if row.get(table.time_column) is not None]
+        if not times:
+            return []
+        first, last = min(times), max(times)
+    return months_between(first, last)
+
+
+def load_tables(
+    pipeline: dlt.Pipeline,
+    info: ConnectionInfo,
+    spec: SourceSpec,
+    rows: Mapping[str, Rows],
+    fetched_at: datetime,
+) -> LoadSummary:
+    """Load the rows of every table, one dlt run per schema the source writes; time-series partitions made first."""
+    started = time.monotonic()
+    summaries = []
+    for dataset, tables in tables_by_dataset(spec, pipeline.dataset_name).items():
+        appendable = [table.name for table in tables if table.unique_rows and table.disposition == "merge"]
+        empty = empty_tables(info, dataset, appendable) if appendable else set()
+        months = sorted({month for table in tables for month in batch_months(table, rows.get(table.name, []))})
+        prepare_time_series(info, tables, dataset, fetched_at, months)
+        target = sibling_pipeline(pipeline, dataset)
+        summaries.append(load_batch(target, spec, rows, fetched_at, empty, tables))
+    return LoadSummary(
+        load_id=next((summary.load_id for summary in summaries if summary.load_id), None),
+        row_counts={table: count for summary in summaries for table, count in summary.row_counts.items()},
+        elapsed_s=time.monotonic() - started,
+    )
 
 
 def load_source(
@@ -208,16 +278,16 @@ def load_source(
     spec = request.spec
     started = time.monotonic()
     batch = fetch(request)
-    current = {table.name: current_rows(info, pipeline.dataset_name, table) for table in spec.tables}
+    current = {
+        table.name: current_rows(info, table.dataset or pipeline.dataset_name, table) for table in spec.tables
+    }
     gate = gate_batch(
         spec, batch, {name: rows.baseline() for name, rows in current.items()}, settings or GateSettings()
     )
     store.record(info, list(gate.verdicts.values()), gate.quarantined, batch_id=gate.batch_id, run_id=run_id)
     result = SourceLoad(spec=spec, batch=batch, gate=gate, stats=request.stats)
     if not gate.blocked:
-        appendable = [table.name for table in spec.tables if table.unique_rows and table.disposition == "merge"]
-        empty = empty_tables(info, pipeline.dataset_name, appendable) if appendable else set()
-        result.summary = load_batch(pipeline, spec, gate.passing, request.fetched_at, empty)
+        result.summary = load_tables(pipeline, info, spec, gate.passing, request.fetched_at)
         for table in spec.tables:
             rows = gate.passing.get(table.name, [])
             result.versions[table.name] = data_version(table, rows)

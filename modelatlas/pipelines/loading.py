@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,14 +126,28 @@ def raw_source(name: str, resources: list[DltResource]) -> DltSource:
     return dlt.source(name=name, max_table_nesting=0)(tables)()
 
 
+def sibling_pipeline(pipeline: dlt.Pipeline, dataset_name: str) -> dlt.Pipeline:
+    """`pipeline` itself for its own dataset; else a pipeline of the same source into `dataset_name` (its own state)."""
+    if dataset_name == pipeline.dataset_name:
+        return pipeline
+    return dlt.pipeline(
+        pipeline_name=f"{pipeline.pipeline_name}__{dataset_name}",
+        destination=pipeline.destination,
+        dataset_name=dataset_name,
+        pipelines_dir=pipeline.pipelines_dir,
+    )
+
+
 def load_batch(
     pipeline: dlt.Pipeline,
     spec: SourceSpec,
     rows: Mapping[str, Rows],
     observed_at: datetime | None = None,
     empty: AbstractSet[str] = frozenset(),
+    tables: Sequence[TableSpec] | None = None,
 ) -> LoadSummary:
-    """Load the rows of every declared table in one dlt run, after completing any load an earlier run left unfinished.
+    """Load the rows of the declared tables (`tables`, else all) in one dlt run, after completing any load an earlier
+    run left unfinished.
 
     A merge of unique rows into a table that is `empty` is an append: there is nothing to merge with, and the merge's
     staging copy and insert took half of a big first load.
@@ -145,7 +159,7 @@ def load_batch(
             log.info("%s: completing a load an earlier run left unfinished", pipeline.pipeline_name)
             pipeline.run()
         resources = []
-        for table in spec.tables:
+        for table in spec.tables if tables is None else tables:
             disposition = table.write_disposition(observed_at)
             if table.unique_rows and table.disposition == "merge" and table.name in empty:
                 disposition = "append"
@@ -172,8 +186,8 @@ def load_batch(
     )
 
 
-def create_tables(pipeline: dlt.Pipeline, spec: SourceSpec) -> None:
-    """Create every declared table of `spec`, empty, with its declared columns, without fetching anything.
+def create_tables(pipeline: dlt.Pipeline, spec: SourceSpec, tables: Sequence[TableSpec] | None = None) -> None:
+    """Create the declared tables of `spec` (`tables`, else all), empty, with their columns, without fetching anything.
 
     dbt's staging models read these tables even for a source that is skipped or has never loaded. Nothing merges
     into an empty table, so each is created by an append of dlt's empty-table marker.
@@ -185,7 +199,7 @@ def create_tables(pipeline: dlt.Pipeline, spec: SourceSpec) -> None:
             write_disposition="append",
             **{name: hint for name, hint in _table_hints(table).items() if name != "file_format"},
         )
-        for table in spec.tables
+        for table in (spec.tables if tables is None else tables)
     ]
     try:
         pipeline.run(raw_source(spec.name, markers))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from modelatlas.pipelines.paginate import Paginator
     from modelatlas.pipelines.quality.suite import Suite
 
-SourceKind = Literal["catalog", "price registry"]
+SourceKind = Literal["catalog", "price registry", "status"]
 DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "json", "decimal"]
 Disposition = Literal["merge", "append", "scd2"]
 # One table's extracted rows: dicts, or one Arrow table (big catalogs).
@@ -58,6 +58,8 @@ class Setting:
     parse: Callable[[str, str], Any] = lambda raw, _name: raw.strip()
     # An empty value (set, but to nothing) switches the source off instead of using the default.
     empty_skips: bool = False
+    # The variable's full name when it is not `MODELATLAS_<PREFIX>_<SUFFIX>` (a name the docs promise).
+    variable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Simulated:
     handler: str
     path: str = ""
     setting: str = "BASE_URL"
+    # The setting's value from the simulator's URL for this source, when it is more than that URL and `path`.
+    value: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class TableSpec:
     suite: Suite | None = None
     # Columns shown in the markdown preview on the asset page.
     preview: tuple[str, ...] = ()
+    # The schema the table lives in when it is not the source's `raw_<source>` (`ts` for the time series).
+    dataset: str | None = None
+    # A time series: appended, never merged, and partitioned by month (a hypertable under TimescaleDB) on this column.
+    time_column: str | None = None
 
     def column_hints(self) -> dict[str, dict[str, Any]]:
         """dlt column hints, a fresh dict per column (dlt fills them in)."""
@@ -235,6 +243,13 @@ class SourceSpec:
     missed_intervals: int = 3
     # For the sources table of the docs: the endpoint and how it pages, as a reader would write them.
     endpoint_doc: str = ""
+    # The Dagster asset group of its tables (and of its job's selection); the source's name by default.
+    group: str | None = None
+
+    @property
+    def asset_group(self) -> str:
+        """The Dagster asset group its tables belong to."""
+        return self.group or self.name
 
     @property
     def env_prefix(self) -> str:
@@ -248,7 +263,18 @@ class SourceSpec:
 
     def variable(self, suffix: str) -> str:
         """The full name of one of this source's settings."""
+        for setting in self.settings:
+            if setting.suffix == suffix and setting.variable is not None:
+                return setting.variable
         return f"MODELATLAS_{self.env_prefix}_{suffix}"
+
+    def table_dataset(self, table: TableSpec) -> str:
+        """The schema `table` lives in."""
+        return table.dataset or self.dataset
+
+    def datasets(self) -> tuple[str, ...]:
+        """Every schema this source writes, its own first."""
+        return tuple(dict.fromkeys([self.dataset, *(self.table_dataset(table) for table in self.tables)]))
 
     def table(self, name: str) -> TableSpec:
         """One of this source's tables by name."""

@@ -41,7 +41,9 @@ def sample_environment(simulator: Simulator, specs: Iterable[SourceSpec]) -> dic
     for spec in specs:
         if spec.simulator is None or spec.name not in simulator.handlers:
             continue
-        env[spec.variable(spec.simulator.setting)] = simulator.root_url(spec.name) + spec.simulator.path
+        root = simulator.root_url(spec.name)
+        value = spec.simulator.value
+        env[spec.variable(spec.simulator.setting)] = value(root) if value is not None else root + spec.simulator.path
         if spec.base_url is not None:
             env[spec.variable("REGION")] = "sample"
         if spec.credential is not None:
