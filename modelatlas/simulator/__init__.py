@@ -20,13 +20,23 @@ def sample_key(source: str) -> str:
     return f"sample-{source}-key-0000"
 
 
+def sample_key_of(spec: SourceSpec) -> str:
+    """The sample key of a source: that of the first source reading the same key variable (one key, one value)."""
+    from modelatlas.pipelines.registry import sources
+
+    assert spec.credential is not None
+    env = spec.credential.env
+    owner = next((other.name for other in sources() if other.credential and other.credential.env == env), spec.name)
+    return sample_key(owner)
+
+
 def handler_for(spec: SourceSpec, api_key: str | None = None) -> ProviderHandler:
     """A new handler of `spec`'s simulator, accepting `api_key` (its sample key by default, none when keyless)."""
     if spec.simulator is None:
         raise ValueError(f"{spec.name} has no simulator handler")
     module_name, _, class_name = spec.simulator.handler.partition(":")
     handler_class: type[ProviderHandler] = getattr(importlib.import_module(module_name), class_name)
-    key = api_key if api_key is not None else (sample_key(spec.name) if spec.credential is not None else None)
+    key = api_key if api_key is not None else (sample_key_of(spec) if spec.credential is not None else None)
     return handler_class(key)
 
 
@@ -47,5 +57,5 @@ def sample_environment(simulator: Simulator, specs: Iterable[SourceSpec]) -> dic
         if spec.base_url is not None:
             env[spec.variable("REGION")] = "sample"
         if spec.credential is not None:
-            env[spec.credential.env] = sample_key(spec.name)
+            env[spec.credential.env] = sample_key_of(spec)
     return env
