@@ -259,7 +259,9 @@ def outage_min_failures(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     raw = env.get(OUTAGE_MIN_FAILURES_VARIABLE, "").strip() or "3"
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{OUTAGE_MIN_FAILURES_VARIABLE} must be a whole number of probes, 1 or more; got {raw!r}")
+        raise ConfigurationError(
+            f"{OUTAGE_MIN_FAILURES_VARIABLE} must be a whole number of probes, 1 or more; got {raw!r}"
+        )
     return int(raw)
 
 

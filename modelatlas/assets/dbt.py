@@ -19,7 +19,6 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from modelatlas.pipelines.registry import dbt_vars
-from modelatlas.warehouse.timeseries import TIME_SERIES_SCHEMA
 from modelatlas.settings import (
     DBT_PROJECT_DIR,
     dbt_connection_settings,
@@ -29,6 +28,7 @@ from modelatlas.settings import (
     outage_min_failures,
     tool_path,
 )
+from modelatlas.warehouse.timeseries import TIME_SERIES_SCHEMA
 
 KEPT_DBT_INVOCATIONS = 5
 # One dbt build at a time, whoever starts it (a schedule's run, the automation sensor, `modelatlas run`).

@@ -36,7 +36,8 @@ def source_job(spec: SourceSpec) -> dg.UnresolvedAssetJobDefinition:
         selection=dg.AssetSelection.assets(*(asset_key(spec, table) for table in spec.tables)).without_checks()
         | dg.AssetSelection.checks(*gate_checks),
         description=(
-            f"Load {spec.display_name} into {', '.join(spec.datasets())}; the dbt models reading it follow on their own."
+            f"Load {spec.display_name} into {', '.join(spec.datasets())}; "
+            "the dbt models reading it follow on their own."
         ),
         tags={SOURCE_TAG: spec.name},
     )

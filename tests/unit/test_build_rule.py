@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: Dagster reads the context annotation of an asset function at runtime.
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -15,6 +16,8 @@ CODE = {"stg_x": "1", "stg_y": "1", "mart": "1"}
 BROKEN: set[str] = set()
 # Raw tables that get new data while a given model builds: {model: (raw table, new version)}.
 LANDS_DURING: dict[str, tuple[str, str]] = {}
+# Models on a cadence: {model: cron}.
+CADENCES: dict[str, str] = {}
 
 
 def source(name: str) -> dg.AssetsDefinition:
@@ -27,7 +30,11 @@ def source(name: str) -> dg.AssetsDefinition:
 
 def model(name: str, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["dbt", name], deps=deps, code_version=CODE[name], automation_condition=build_condition(), kinds={"dbt"}
+        key=["dbt", name],
+        deps=deps,
+        code_version=CODE[name],
+        automation_condition=build_condition(CADENCES.get(name)),
+        kinds={"dbt"},
     )
     def build(context: dg.AssetExecutionContext) -> None:
         if name in BROKEN:
@@ -56,16 +63,18 @@ class Daemon:
         self.instance = instance
         self.cursor: Any = None
 
-    def tick(self) -> set[str]:
+    def tick(self, at: datetime | None = None) -> set[str]:
         assets = graph()
-        requested = self.request(assets)
+        requested = self.request(assets, at)
         if requested:
             self.execute(assets, requested)
         return {key.path[-1] for key in requested}
 
-    def request(self, assets: list[dg.AssetsDefinition]) -> set[dg.AssetKey]:
-        """One evaluation of the rule: what it requests (not yet run)."""
-        result = dg.evaluate_automation_conditions(defs=assets, instance=self.instance, cursor=self.cursor)
+    def request(self, assets: list[dg.AssetsDefinition], at: datetime | None = None) -> set[dg.AssetKey]:
+        """One evaluation of the rule (at `at`, else now): what it requests (not yet run)."""
+        result = dg.evaluate_automation_conditions(
+            defs=assets, instance=self.instance, cursor=self.cursor, evaluation_time=at
+        )
         self.cursor = result.cursor
         return {a.key for a in assets if result.get_num_requested(a.key)}
 
@@ -84,6 +93,7 @@ def daemon() -> Iterator[Daemon]:
     CODE.update(stg_x="1", stg_y="1", mart="1")
     BROKEN.clear()
     LANDS_DURING.clear()
+    CADENCES.clear()
     with dg.DagsterInstance.ephemeral() as instance:
         yield Daemon(instance)
 
@@ -179,3 +189,20 @@ def test_a_model_waits_while_a_dbt_model_it_reads_does_not_exist(daemon: Daemon)
     daemon.load("raw_y")
     assert daemon.tick() == {"stg_y", "mart"}
     assert daemon.tick() == set()
+
+
+def test_a_model_on_a_cadence_builds_at_most_once_per_tick_with_what_changed_meanwhile(daemon: Daemon) -> None:
+    CADENCES["mart"] = "*/10 * * * *"
+    start = datetime(2026, 12, 4, 10, 1, tzinfo=UTC)
+    daemon.load("raw_x", "raw_y")
+    # Never built: it does not wait for a tick.
+    assert daemon.tick(start) == {"stg_x", "stg_y", "mart"}
+    for minute, version in ((2, "x2"), (5, "x3")):
+        VERSIONS["raw_x"] = version
+        daemon.load("raw_x")
+        assert daemon.tick(start + timedelta(minutes=minute)) == {"stg_x"}
+    # 10:10 passed: the mart builds once, reading both changes.
+    assert daemon.tick(start + timedelta(minutes=9, seconds=30)) == {"mart"}
+    assert daemon.tick(start + timedelta(minutes=10)) == set()
+    # Nothing changed by the next tick: nothing builds.
+    assert daemon.tick(start + timedelta(minutes=19, seconds=30)) == set()

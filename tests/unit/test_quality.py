@@ -265,7 +265,7 @@ def test_every_column_a_dbt_source_documents_is_declared_by_its_table(
     undeclared = {}
     for (source, schema, name), documented in dbt_source_columns.items():
         spec = registry.source(source)
-        assert schema == spec.dataset, (source, name)
+        assert schema == spec.table_dataset(spec.table(name)), (source, name)
         if missing := documented - set(spec.table(name).columns):
             undeclared[f"{source}.{name}"] = sorted(missing)
     assert undeclared == {}
@@ -275,7 +275,9 @@ def test_every_column_a_dbt_source_documents_is_declared_by_its_table(
 def test_every_table_a_source_declares_is_a_dbt_source(
     dbt_source_columns: dict[tuple[str, str, str], set[str]],
 ) -> None:
-    declared = {(spec.name, spec.dataset, table.name) for spec in registry.sources() for table in spec.tables}
+    declared = {
+        (spec.name, spec.table_dataset(table), table.name) for spec in registry.sources() for table in spec.tables
+    }
     assert set(dbt_source_columns) == declared
 
 
