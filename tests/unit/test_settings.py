@@ -155,3 +155,18 @@ def test_environment_sets_and_unsets_for_a_block_and_restores_even_on_error(monk
         raise RuntimeError("the block failed")
     assert os.environ["MODELATLAS_TEST_KEPT"] == "before"
     assert "MODELATLAS_TEST_NEW" not in os.environ
+
+
+def test_outage_min_failures_and_model_cadences_come_from_the_environment() -> None:
+    from modelatlas.settings import model_cadence_cron, outage_min_failures
+
+    assert outage_min_failures({}) == 3
+    assert outage_min_failures({"MODELATLAS_OUTAGE_MIN_FAILURES": "5"}) == 5
+    with pytest.raises(ConfigurationError, match="MODELATLAS_OUTAGE_MIN_FAILURES must be a whole number"):
+        outage_min_failures({"MODELATLAS_OUTAGE_MIN_FAILURES": "0"})
+    assert model_cadence_cron("current", {}) == "*/2 * * * *"
+    assert model_cadence_cron("daily", {"MODELATLAS_DAILY_MARTS_CRON": "0 * * * *"}) == "0 * * * *"
+    with pytest.raises(ConfigurationError, match="MODELATLAS_STATUS_MARTS_CRON must be a cron expression"):
+        model_cadence_cron("current", {"MODELATLAS_STATUS_MARTS_CRON": "every minute"})
+    with pytest.raises(ConfigurationError, match="unknown modelatlas_cadence 'hourly'"):
+        model_cadence_cron("hourly", {})
