@@ -64,9 +64,11 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
         status = warehouse.status()
         print(status.describe() if status else f"external warehouse at {warehouse.connection().display_url()}")
         if status is None or status.running:
+            from modelatlas.pipelines.registry import sources
             from modelatlas.warehouse.timeseries import status_lines
 
-            print("\n".join(status_lines(warehouse.connection())))
+            series = [table for spec in sources() for table in spec.tables if table.time_column is not None]
+            print("\n".join(status_lines(warehouse.connection(), series)))
     return 0
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 
 from modelatlas.assets.dbt import build_dbt_assets, dbt_automation_sensor, dbt_resource
 from modelatlas.assets.freshness import build_freshness_sensor, freshness_policy
+from modelatlas.assets.maintenance import time_series_maintenance, time_series_maintenance_schedule
 from modelatlas.assets.schedules import build_schedules, log_failed_runs
 from modelatlas.assets.sources import source_assets
 from modelatlas.pipelines.registry import sources
@@ -23,7 +24,8 @@ def build_definitions(specs: Sequence[SourceSpec] | None = None) -> dg.Definitio
     dbt = build_dbt_assets()
     return dg.Definitions(
         assets=[*loads, dbt],
-        schedules=build_schedules(specs),
+        jobs=[time_series_maintenance],
+        schedules=[*build_schedules(specs), time_series_maintenance_schedule],
         sensors=[
             log_failed_runs,
             build_freshness_sensor(key for load in loads for key in load.keys),
