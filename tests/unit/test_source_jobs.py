@@ -16,5 +16,5 @@ def test_a_source_job_runs_the_source_op_and_its_gate_only(spec) -> None:  # typ
 
     assert [node.name for node in job.graph.node_defs] == [spec.dataset]
     checks = {(key.asset_key.path[0], key.name) for key in graph.asset_check_keys}
-    assert checks <= {(spec.dataset, GATE_CHECK)}
+    assert checks <= {(dataset, GATE_CHECK) for dataset in spec.datasets()}
     assert len(graph.asset_check_keys) == sum(1 for table in spec.tables if table.suite is not None)
