@@ -14,7 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +108,15 @@ class Graph:
         marts = {key for key in self.dbt_models() if key.startswith("marts/")} & self.downstream(changed_tables)
         return sorted(marts - self.downstream(set(self.source_tables(failing))))
 
+    def only_time_series(self, selection: Iterable[Any]) -> bool:
+        """Whether a run's selection (asset keys) holds only models that read the time series (`ts`) and no raw
+        table."""
+        series = self.downstream({key for key in self.deps if key.startswith("ts/")}) - self.downstream(
+            set(self.source_tables())
+        )
+        selected = {"/".join(key.path) for key in selection}
+        return bool(selected) and selected <= series
+
     def downstream(self, keys: set[str]) -> set[str]:
         """Everything that reads `keys`, directly or not."""
         found: set[str] = set()
@@ -156,7 +165,9 @@ def soak_environment(home: Path) -> dict[str, str | None]:
     for spec in sources():
         for name in spec.variables():
             overrides[name] = None
-        overrides[spec.variable("CRON")] = "* * * * *"
+        # The time series (probes each minute, pages, endpoints) keep their own cadences, as in production.
+        if spec.kind != "status":
+            overrides[spec.variable("CRON")] = "* * * * *"
     overrides.update(
         MODELATLAS_HOME=str(home),
         MODELATLAS_WAREHOUSE_PORT=str(free_port()),
@@ -170,7 +181,7 @@ def run_timeline(scenario: Scenario, minutes: float, timeline: Timeline, graph: 
     """Serve each state, fail and recover the failing source when due, each once its prerequisites hold: a state
     lasts until the sources it changed fetched it; the failure until the marts that do not read the failing source
     followed the change served during it (or the cap)."""
-    every = [spec.name for spec in sources() if spec.simulator is not None]
+    every = scenario_sources()
     total_s = minutes * 60
     for kind, share in TIMELINE:
         due = timeline.started + share * total_s
@@ -239,10 +250,16 @@ def _wait_for_fetches(
         timeline.notes.append(f"{what} ended before {', '.join(missing)} fetched it ({READY_CAP_S} s past its time)")
 
 
-def settle(scenario: Scenario, instance_home: Path, timeline: Timeline) -> None:
-    """After the last event: every source fetches the last state, then the dbt sensor finishes what is due."""
+def scenario_sources() -> list[str]:
+    """The simulated sources whose states the scenario serves (the status sources' series never settle)."""
+    return [spec.name for spec in sources() if spec.simulator is not None and spec.kind != "status"]
+
+
+def settle(scenario: Scenario, instance_home: Path, timeline: Timeline, graph: Graph) -> None:
+    """After the last event: every source fetches the last state, then the dbt sensor finishes what is due (the
+    builds of the time-series models alone, which follow the probes on their cadence for ever, aside)."""
     last_change = max(scenario.states[-1].started, scenario.failure.ended if scenario.failure else 0.0)
-    names = [spec.name for spec in sources() if spec.simulator is not None]
+    names = scenario_sources()
     deadline = time.time() + SETTLE_CAP_S
     if not wait_until(lambda: all(scenario.fetched_since(name, last_change) for name in names), deadline):
         timeline.notes.append("not every source fetched the last state before the settle cap")
@@ -252,8 +269,8 @@ def settle(scenario: Scenario, instance_home: Path, timeline: Timeline) -> None:
     with open_instance(instance_home) as instance:
         statuses = [dg.DagsterRunStatus[name] for name in (QUEUED, *IN_FLIGHT)]
         while time.time() < deadline:
-            busy = instance.get_runs(filters=dg.RunsFilter(job_name=DBT_JOB, statuses=statuses), limit=1)
-            if busy:
+            pending = instance.get_runs(filters=dg.RunsFilter(job_name=DBT_JOB, statuses=statuses), limit=20)
+            if any(not graph.only_time_series(run.asset_selection or ()) for run in pending):
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = time.time()
@@ -590,7 +607,7 @@ def soak(scenario: Scenario, settings: ServiceSettings, minutes: float, home: Pa
     try:
         run_timeline(scenario, minutes, timeline, graph, instance_home)
         timeline.mark("schedules' time is up; settling")
-        settle(scenario, instance_home, timeline)
+        settle(scenario, instance_home, timeline, graph)
         drain(state, instance_home, timeline)
     finally:
         sampler.stop()

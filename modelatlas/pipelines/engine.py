@@ -278,9 +278,7 @@ def load_source(
     spec = request.spec
     started = time.monotonic()
     batch = fetch(request)
-    current = {
-        table.name: current_rows(info, table.dataset or pipeline.dataset_name, table) for table in spec.tables
-    }
+    current = {table.name: current_rows(info, table.dataset or pipeline.dataset_name, table) for table in spec.tables}
     gate = gate_batch(
         spec, batch, {name: rows.baseline() for name, rows in current.items()}, settings or GateSettings()
     )
