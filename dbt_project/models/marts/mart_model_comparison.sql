@@ -14,6 +14,8 @@
 -- open weights (catalog, OpenRouter), vision, tools, reasoning and structured output (catalog, LiteLLM,
 -- OpenRouter). The deprecation date belongs to the offering's id, not the model: the catalog representative's, else
 -- LiteLLM's representative's for the same provider, never another provider's.
+-- The last 30 days' availability is OpenRouter's uptime of the model through that provider where OpenRouter serves
+-- it so, else the share of the provider's probes that succeeded (int_offering_availability_30d).
 
 {%- set model_attributes = [
     'display_name', 'creator', 'context_window', 'max_output_tokens', 'input_modalities', 'output_modalities',
@@ -182,6 +184,12 @@ prices as (
 
 ),
 
+availability as (
+
+    select * from {{ ref('int_offering_availability_30d') }}
+
+),
+
 joined as (
 
     select
@@ -219,7 +227,9 @@ joined as (
         coalesce(catalog_representative.region, 'global') as region,
         catalog_ids.provider_model_ids is not null as is_in_catalog,
         coalesce(catalog_ids.is_available, prices.input_price_per_mtok is not null
-            or prices.output_price_per_mtok is not null) as is_available
+            or prices.output_price_per_mtok is not null) as is_available,
+        coalesce(offering_availability.availability_30d_pct, provider_availability.availability_30d_pct)
+            as availability_30d_pct
 
     from offerings
     left join catalog_ids
@@ -237,6 +247,12 @@ joined as (
     left join prices
         on offerings.provider = prices.provider
         and offerings.canonical_model_id = prices.canonical_model_id
+    left join availability as offering_availability
+        on offerings.provider = offering_availability.provider
+        and offerings.canonical_model_id = offering_availability.canonical_model_id
+    left join availability as provider_availability
+        on offerings.provider = provider_availability.provider
+        and provider_availability.canonical_model_id is null
 
 ),
 
@@ -282,7 +298,8 @@ final as (
             when is_in_catalog then 'retired'
             when is_available then 'priced_only'
             else 'unpriced'
-        end as availability
+        end as availability,
+        availability_30d_pct::numeric(5, 2) as availability_30d_pct
 
     from joined
 

@@ -1,0 +1,45 @@
+-- Probe availability and latency per provider, region and UTC hour: probes, successes, availability and the
+-- percentiles of the successful probes' timings (a failure's timing measures the failure, not the service; it
+-- counts in availability). Incremental on plain PostgreSQL (TimescaleDB's continuous aggregates do this there):
+-- each run aggregates again the hours from `status_lookback_hours` before the newest probe it holds, so late
+-- rows are counted.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['provider', 'region', 'hour_start'],
+        incremental_strategy='delete+insert',
+    )
+}}
+
+with
+
+probes as (
+
+    select * from {{ ref('stg_probe__results') }}
+    where observed_at >= {{ rollup_scan_from('hour') }}
+
+),
+
+final as (
+
+    select
+        provider,
+        region,
+        date_trunc('hour', observed_at, 'UTC') as hour_start,
+        count(*) as probes,
+        count(*) filter (where ok) as probes_ok,
+        round(100.0 * count(*) filter (where ok) / count(*), 2)::numeric(5, 2) as availability_pct,
+        percentile_cont(0.5) within group (order by total_ms) filter (where ok) as total_ms_p50,
+        percentile_cont(0.95) within group (order by total_ms) filter (where ok) as total_ms_p95,
+        percentile_cont(0.99) within group (order by total_ms) filter (where ok) as total_ms_p99,
+        percentile_cont(0.5) within group (order by ttfb_ms) filter (where ok) as ttfb_ms_p50,
+        percentile_cont(0.5) within group (order by dns_connect_ms) filter (where ok) as dns_connect_ms_p50,
+        max(observed_at) as last_observed_at
+
+    from probes
+    group by provider, region, date_trunc('hour', observed_at, 'UTC')
+
+)
+
+select * from final
