@@ -39,12 +39,12 @@ def test_every_dependency_is_a_defined_asset(graph: dg.AssetGraph) -> None:
 
 
 def test_every_table_of_every_source_is_an_asset_in_its_group_with_its_pool(graph: dg.AssetGraph) -> None:
-    raw = {key for key in graph.get_all_asset_keys() if key.path[0].startswith("raw_")}
+    raw = {key for key in graph.get_all_asset_keys() if key.path[0].startswith("raw_") or key.path[0] == "ts"}
     assert raw == {asset_key(spec, table) for spec in sources() for table in spec.tables}
     for spec in sources():
         for table in spec.tables:
             node = graph.get(asset_key(spec, table))
-            assert node.group_name == spec.name
+            assert node.group_name == ("status" if spec.kind == "status" else spec.name)
             assert {"dlt", "postgres"} <= set(node.kinds)
             assert node.description == table.description
             assert node.freshness_policy is not None

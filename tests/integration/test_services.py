@@ -274,7 +274,10 @@ def test_the_simulator_serves_every_source_until_interrupted(tmp_path: Path) -> 
         assert answer.status_code == 200 and answer.json()["data"]
         for spec in sources():
             if spec.simulator is not None:
-                assert variables[spec.variable(spec.simulator.setting)].startswith(f"http://127.0.0.1:{port}/")
+                # A plain URL, or a list of named URLs (the status pages): every one on the simulator.
+                value = variables[spec.variable(spec.simulator.setting)]
+                urls = [entry.split(":", 1)[1] if "=" in entry else entry for entry in value.split(",")]
+                assert all(url.startswith(f"http://127.0.0.1:{port}/{spec.name}") for url in urls), value
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
