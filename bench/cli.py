@@ -18,6 +18,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
 BENCHMARKS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 log = logging.getLogger("bench")
+MEASURES = range(1, 12)
 
 
 def say(text: str) -> None:
@@ -105,13 +106,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def selected(only: str) -> set[int]:
-    """The measure numbers `--only` names; all seven when empty."""
+    """The measure numbers `--only` names; all of them when empty."""
     if not only.strip():
-        return set(range(1, 8))
+        return set(MEASURES)
     numbers = {int(part) for part in only.split(",") if part.strip()}
-    unknown = numbers - set(range(1, 8))
+    unknown = numbers - set(MEASURES)
     if unknown:
-        raise SystemExit(f"--only: no measure {sorted(unknown)} (measures are 1 to 7)")
+        raise SystemExit(f"--only: no measure {sorted(unknown)} (measures are {MEASURES[0]} to {MEASURES[-1]})")
     return numbers
 
 
@@ -145,6 +146,8 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     from bench.measures.load import LoadRun, measure_load
     from bench.measures.queries import measure_queries
     from bench.measures.scaling import measure_scaling
+    from bench.measures.status import MEASURES as STATUS_MEASURES
+    from bench.measures.status import measure_status
 
     loads: dict[int, list[LoadRun]] = {}
     cycles: dict[float, list[CyclePair]] = {}
@@ -190,6 +193,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             "storage growth",
             lambda: [measure_history(bench, history_database(), plan.history_days, plan.unchanged_per_day, seed)],
         ),
+        (STATUS_MEASURES, "status time series", lambda: measure_status(bench, plan.mode, seed)),
     ]
 
 

@@ -1,1 +1,1 @@
-"""The seven measures; each returns a MeasureResult."""
+"""The eleven measures; each returns a MeasureResult."""

@@ -311,6 +311,8 @@ SPEC = SourceSpec(
             columns=COLUMNS,
             version_columns=("observed_at", "provider", "region", "http_status", "error_class"),
             disposition="append",
+            # A backfill or a benchmark year arrives as Arrow tables: dlt COPYs them as csv.
+            file_format="csv",
             not_null=NOT_NULL,
             suite=Suite(
                 source="probe",

@@ -26,6 +26,12 @@ class LoggedRequest:
     at: float
 
 
+class _Server(ThreadingHTTPServer):
+    # Twenty probes connect at once each tick: the default listen backlog (5) dropped some, which waited a second
+    # for TCP to try again.
+    request_queue_size = 128
+
+
 class Simulator:
     """Serves every registered provider under `http://127.0.0.1:PORT/<provider>/...` until stopped."""
 
@@ -34,7 +40,7 @@ class Simulator:
         self.requests: list[LoggedRequest] = []
         self._faults: dict[str, deque[Fault]] = {name: deque() for name in handlers}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server = _Server((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

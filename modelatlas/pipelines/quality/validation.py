@@ -129,16 +129,16 @@ def key_texts(frame: pd.DataFrame, key: Sequence[str], optional: Collection[str]
     """
     if not all(name in frame for name in key):
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    parts = frame[list(key)].astype(object).where(frame[list(key)].notna(), None)
-    required = [position for position, name in enumerate(key) if name not in optional]
-
-    def text(row: pd.Series) -> str | None:
-        values = list(row)
-        if any(values[position] is None for position in required):
-            return None
-        return "\x1f".join(key_part(value) for value in values)
-
-    return parts.apply(text, axis=1)
+    # Column by column rather than row by row: a row-wise apply took 8 s on a month of probe results.
+    parts = [frame[name].astype(object).where(frame[name].notna(), None) for name in key]
+    keyless = pd.Series(False, index=frame.index)
+    for name, part in zip(key, parts, strict=True):
+        if name not in optional:
+            keyless |= part.isna()
+    texts = parts[0].map(key_part)
+    for part in parts[1:]:
+        texts = texts + "\x1f" + part.map(key_part)
+    return texts.astype(object).where(~keyless, None)
 
 
 def _is_list(value: Any) -> bool:
@@ -151,6 +151,9 @@ def _list_elements_known(values: pd.Series, known: frozenset[str]) -> pd.Series:
 
 
 def _holds_lists(values: pd.Series) -> bool:
+    # Only an object column can hold lists: a column of strings or categories is not scanned value by value.
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return False
     return any(_is_list(value) for value in values)
 
 
