@@ -129,16 +129,26 @@ def key_texts(frame: pd.DataFrame, key: Sequence[str], optional: Collection[str]
     """
     if not all(name in frame for name in key):
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    # Column by column rather than row by row: a row-wise apply took 8 s on a month of probe results.
-    parts = [frame[name].astype(object).where(frame[name].notna(), None) for name in key]
     keyless = pd.Series(False, index=frame.index)
-    for name, part in zip(key, parts, strict=True):
+    for name in key:
         if name not in optional:
-            keyless |= part.isna()
-    texts = parts[0].map(key_part)
-    for part in parts[1:]:
-        texts = texts + "\x1f" + part.map(key_part)
+            keyless |= frame[name].isna()
+    texts = _part_texts(frame[key[0]])
+    for name in key[1:]:
+        texts = texts + "\x1f" + _part_texts(frame[name])
     return texts.astype(object).where(~keyless, None)
+
+
+def _part_texts(values: pd.Series) -> pd.Series:
+    """`key_part` of every value, formatting each distinct value once: a month of probe results repeats each
+    timestamp 20 times, and formatting every one (row by row, then value by value) took 8 s, then 5 s."""
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:  # unhashable values (lists): each is formatted
+        return values.astype(object).where(values.notna(), None).map(key_part)
+    # A null's code is -1: the empty text appended last.
+    texts = np.array([*(key_part(value) for value in uniques.astype(object)), ""], dtype=object)
+    return pd.Series(texts[codes], index=values.index, dtype=object)
 
 
 def _is_list(value: Any) -> bool:
