@@ -109,11 +109,9 @@ class Graph:
         return sorted(marts - self.downstream(set(self.source_tables(failing))))
 
     def only_time_series(self, selection: Iterable[Any]) -> bool:
-        """Whether a run's selection (asset keys) holds only models that read the time series (`ts`) and no raw
-        table."""
-        series = self.downstream({key for key in self.deps if key.startswith("ts/")}) - self.downstream(
-            set(self.source_tables())
-        )
+        """Whether every model a run selects (asset keys) reads the time series (`ts`), directly or not: such a
+        run follows the probes (mart_model_comparison too, through its availability column) for ever."""
+        series = self.downstream({key for key in self.deps if key.startswith("ts/")})
         selected = {"/".join(key.path) for key in selection}
         return bool(selected) and selected <= series
 
@@ -626,8 +624,7 @@ def soak(scenario: Scenario, settings: ServiceSettings, minutes: float, home: Pa
         cpu_s=sum(sampler.processes.cpu_s.values()),
         coverage=scenario.coverage(),
         state_names=[served.name for served in scenario.states],
-        state_sources=[{spec.name for spec in sources() if spec.simulator is not None}]
-        + [set(change.sources) for change in CHANGES[: scenario.state]],
+        state_sources=[set(scenario_sources())] + [set(change.sources) for change in CHANGES[: scenario.state]],
         failing=scenario.failing,
     )
     down(settings, echo=say, stop_warehouse=False)
