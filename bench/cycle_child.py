@@ -21,8 +21,8 @@ def main() -> int:
 
     imported_s = time.perf_counter() - STARTED
     summary = run()
-    raw_schemas = {spec.dataset for spec in sources()}
-    # Every asset that is no source's raw table is a dbt model (keys `<schema>/<model>`).
+    raw_schemas = {dataset for spec in sources() for dataset in spec.datasets()}
+    # Every asset that is no table a source writes (raw or time series) is a dbt model (keys `<schema>/<model>`).
     dbt_built = sorted(key for key in set(summary.materialized) if key.split("/", 1)[0] not in raw_schemas)
     steps: dict[str, float] = {}
     runs: dict[str, float] = {}
