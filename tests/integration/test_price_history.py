@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,17 +18,16 @@ from typing import Any
 
 import pytest
 
-from modelatlas.assets.dbt import vars_arguments
 from modelatlas.pipelines import genai_prices, litellm
 from modelatlas.pipelines.engine import ensure_tables, load_standalone
 from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.registry import sources
-from modelatlas.settings import DBT_PROJECT_DIR, tool_path
 from modelatlas.simulator import Simulator, sample_environment
 from modelatlas.simulator.genai_prices import RegistryHandler
 from modelatlas.simulator.litellm import LiteLLMHandler
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 from modelatlas.warehouse.service import ensure_database
+from tests.dbt_cli import run_dbt
 
 D = Decimal
 DATABASE = "modelatlas_price_history_test"
@@ -129,14 +126,6 @@ def _create_every_raw_table(info: ConnectionInfo, pipelines_dir: Path) -> None:
         ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines_dir), info, spec)
 
 
-def _dbt(info: ConnectionInfo, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **info.dbt_env()}
-    command = [tool_path("dbt"), *args, *vars_arguments()]
-    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    command += ["--target-path", str(target / "target"), "--log-path", str(target / "logs")]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectionInfo]:
     """Every snapshot and the price file fetched at each time, then one `dbt build` of the whole project, in a
@@ -156,7 +145,7 @@ def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
             for spec in specs:
                 loaded = load_standalone(spec, info, pipelines_dir, env=env, fetched_at=at)
                 assert not loaded.blocked and not any(loaded.gate.quarantined_counts().values()), loaded.report()
-    result = _dbt(info, tmp_path_factory.mktemp("dbt"), "build")
+    result = run_dbt(info, tmp_path_factory.mktemp("dbt"), "build")
     assert result.returncode == 0, result.stdout[-4000:]
     yield info
 
@@ -262,7 +251,7 @@ def test_the_as_of_macro_returns_the_old_price_before_the_change_and_the_new_aft
         "beta_after_removal": as_of("beta", "2026-01-05 00:00:00+00"),
     }
     query = "select " + ", ".join(f"{lookup}::text as {name}" for name, lookup in lookups.items())
-    result = _dbt(built, tmp_path, "show", "--inline", query, "--output", "json", "--log-format", "json")
+    result = run_dbt(built, tmp_path, "show", "--inline", query, "--output", "json", "--log-format", "json")
     assert result.returncode == 0, result.stdout[-4000:]
     shown = next(json.loads(line)["data"]["preview"] for line in result.stdout.splitlines() if '"preview"' in line)
     values = json.loads(shown)[0] if isinstance(shown, str) else shown[0]

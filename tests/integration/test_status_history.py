@@ -9,28 +9,27 @@ open, get an update and resolve, and a component degrade and recover.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelatlas.assets.dbt import vars_arguments
 from modelatlas.pipelines import probe, status
 from modelatlas.pipelines.engine import ensure_tables, load_source, load_tables, request_for
 from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.quality.gate import gate_batch
+from modelatlas.pipelines.quality.validation import Baseline
 from modelatlas.pipelines.registry import source
-from modelatlas.settings import DBT_PROJECT_DIR, GateSettings, source_config, tool_path
+from modelatlas.pipelines.spec import Batch
+from modelatlas.settings import GateSettings, source_config
 from modelatlas.simulator import Fault, build_simulator, sample_environment
 from modelatlas.simulator.status import StatusPagesHandler
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 from modelatlas.warehouse.service import ensure_database
+from tests.dbt_cli import run_dbt
 
 DATABASE = "modelatlas_status_history_test"
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -40,14 +39,6 @@ HUGGINGFACE_FAILING_FROM = MINUTES - 3
 # A poll before the incident, then one after each of its steps (opened, updated, resolved), a minute after each.
 POLLS = tuple(DAY + timedelta(hours=10, minutes=minute) for minute in (0, 2, 12, 40))
 MARTS = ("mart_provider_uptime_daily", "fct_outages", "fct_incidents", "mart_status_current")
-
-
-def _dbt(info: ConnectionInfo, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **info.dbt_env()}
-    command = [tool_path("dbt"), *args, *vars_arguments()]
-    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    command += ["--target-path", str(target / "target"), "--log-path", str(target / "logs")]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=900)
 
 
 def _probe_day(env: dict[str, str], sim: Any) -> list[dict[str, Any]]:
@@ -78,7 +69,8 @@ def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
         probes = make_pipeline(probe.SPEC.name, probe.SPEC.dataset, info.url(), pipelines)
         ensure_tables(probes, info, probe.SPEC)
         rows = _probe_day(env, sim)
-        gate = gate_batch(probe.SPEC, _batch(rows), {"probe_results": _empty_baseline()}, GateSettings())
+        batch = Batch(tables={"probe_results": rows}, origin="a simulated day")
+        gate = gate_batch(probe.SPEC, batch, {"probe_results": Baseline()}, GateSettings())
         assert not gate.blocked and sum(gate.quarantined_counts().values()) == 0
         load_tables(probes, info, probe.SPEC, gate.passing, DAY + timedelta(days=1))
 
@@ -97,21 +89,9 @@ def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
             assert not loaded.blocked, loaded.report()
     target = tmp_path_factory.mktemp("dbt")
     selection = " ".join(f"+{mart}" for mart in MARTS)
-    result = _dbt(info, target, "build", "--select", selection, "--exclude", "resource_type:unit_test")
+    result = run_dbt(info, target, "build", "--select", selection, "--exclude", "resource_type:unit_test")
     assert result.returncode == 0, result.stdout[-4000:]
     yield info
-
-
-def _batch(rows: list[dict[str, Any]]) -> Any:
-    from modelatlas.pipelines.spec import Batch
-
-    return Batch(tables={"probe_results": rows}, origin="a simulated day")
-
-
-def _empty_baseline() -> Any:
-    from modelatlas.pipelines.quality.validation import Baseline
-
-    return Baseline(row_count=0, prices={})
 
 
 def _rows(info: ConnectionInfo, query: str) -> list[dict[str, Any]]:

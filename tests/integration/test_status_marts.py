@@ -7,8 +7,6 @@ the same rows as the incremental builds.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from modelatlas.assets.dbt import vars_arguments
-from modelatlas.settings import DBT_PROJECT_DIR, tool_path
 from modelatlas.warehouse import ConnectionInfo, read_only_query
 from modelatlas.warehouse.service import connect, ensure_database
+from tests.dbt_cli import run_dbt
 
 DATABASE = "modelatlas_status_marts_test"
 # Yesterday (UTC): within the 30 days mart_model_comparison's availability input reads.
@@ -225,17 +222,9 @@ def _create_tables(info: ConnectionInfo) -> None:
             conn.execute(f"create table {table} ({columns}, _dlt_load_id varchar not null, _dlt_id varchar not null)")
 
 
-def _dbt(info: ConnectionInfo, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **info.dbt_env()}
-    command = [tool_path("dbt"), *args, *vars_arguments()]
-    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    command += ["--target-path", str(target / "target"), "--log-path", str(target / "logs")]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=900)
-
-
 def _build(info: ConnectionInfo, target: Path, *extra: str) -> None:
     selection = [f"+{name}" for name in SELECTED]
-    result = _dbt(info, target, "build", "--select", *selection, *extra)
+    result = run_dbt(info, target, "build", "--select", *selection, *extra)
     assert result.returncode == 0, result.stdout[-6000:]
 
 
