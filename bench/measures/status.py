@@ -142,7 +142,7 @@ def rows_per_second(rows: int, seconds: float) -> float:
     return rows / seconds if seconds > 0 else 0.0
 
 
-def load_checks(figures: LoadFigures, declared_csv: bool = True) -> list[Check]:
+def load_checks(figures: LoadFigures) -> list[Check]:
     """Measure 8's figures: the ratio of the real path to COPY (target <= 2x) and each way's rows a second."""
     steps = figures.steps
     rest = figures.path_s - sum(steps.get(name, 0.0) for name in ENGINE_STEPS)
@@ -154,8 +154,6 @@ def load_checks(figures: LoadFigures, declared_csv: bool = True) -> list[Check]:
         "and partitions); load_tables alone / COPY "
         f"{steps.get('load_tables', 0.0) / figures.copy_s if figures.copy_s else 0.0:.2f}x"
     )
-    if not declared_csv:
-        note += "; probe_results declares no csv file format: measured with a copy of its spec that does"
     return [
         Check(8, "probe load path / COPY of the same rows", figures.ratio, "x", Target("<=", LOAD_LIMIT_X, "x"), note),
         Check(
@@ -177,17 +175,6 @@ def bytes_per_million(total_bytes: int, rows: int) -> float:
     if rows <= 0:
         raise ValueError("bytes per million rows of an empty table")
     return total_bytes / rows * 1_000_000
-
-
-def csv_probe_spec(spec: SourceSpec = SPEC) -> tuple[SourceSpec, bool]:
-    """The probe source with `probe_results` in dlt's csv format (Arrow batches COPY fast), and whether the
-    declared spec already says so."""
-    table = spec.table(TABLE)
-    if table.file_format == "csv":
-        return spec, True
-    csv_table = dataclasses.replace(table, file_format="csv")
-    tables = tuple(csv_table if each.name == TABLE else each for each in spec.tables)
-    return dataclasses.replace(spec, tables=tables), False
 
 
 def catalog_endpoints() -> list[tuple[str, str]]:
@@ -507,15 +494,15 @@ def tick_result(figures: TickFigures) -> MeasureResult:
 def measure_status(bench: BenchWarehouse, mode: str, seed: int) -> list[MeasureResult]:
     """Measures 8 to 11 at the plan's size (`mode`: full or quick)."""
     plan = PLANS[mode]
-    spec, declared_csv = csv_probe_spec()
+    spec = SPEC
     info = fresh_database(bench)
     create_status_tables(bench, info, spec)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=plan.days)
     series = series_targets(catalog_endpoints(), plan.targets)
     figures = load_year(bench, info, spec, probe_history(series, start, end, seed), seed)
-    load = MeasureResult(8, TITLES[8], load_checks(figures, declared_csv), {**vars(figures), "ratio": figures.ratio})
-    load.details |= {"days": plan.days, "targets": plan.targets, "declared_csv": declared_csv}
+    load = MeasureResult(8, TITLES[8], load_checks(figures), {**vars(figures), "ratio": figures.ratio})
+    load.details |= {"days": plan.days, "targets": plan.targets}
     with connect(info, autocommit=True) as conn:
         conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(COPY_SCHEMA)))
         conn.execute("vacuum analyze ts.probe_results")  # what autovacuum does to an append-only table
