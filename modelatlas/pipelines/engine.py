@@ -84,7 +84,10 @@ def _column_values(rows: Rows, columns: tuple[str, ...]) -> list[list[Any]]:
 
 def _column_bytes(column: pa.ChunkedArray) -> bytes:
     """A column's values as bytes: its text buffers when Arrow casts it to text (a month of probe results took
-    2.5 s as Python lists), else its values as JSON."""
+    2.5 s as Python lists), else its values as JSON. Timestamps are written as their count of units since the epoch:
+    as dates and times, a month of probe results took 0.9 s."""
+    if pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.int64())
     try:
         text = pc.fill_null(pc.cast(column, pa.large_string()), NULL_TEXT).combine_chunks()
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):

@@ -22,6 +22,7 @@ from modelatlas.redaction import redact
 
 log = logging.getLogger(__name__)
 
+LOAD_FILE_ROWS = 100_000
 # dlt's settings for ModelAtlas's pipelines: no calls home, no progress bars. They go to dlt's in-memory config,
 # under any value the environment sets (dlt reads the environment first), never into the environment itself.
 DLT_SETTINGS: dict[str, Any] = {
@@ -34,7 +35,7 @@ DLT_SETTINGS: dict[str, Any] = {
     "normalize.parquet_normalizer.add_dlt_load_id": True,
     "normalize.parquet_normalizer.add_dlt_id": True,
     # Big tables are written as several load files, which dlt's load workers COPY into PostgreSQL in parallel.
-    "data_writer.file_max_items": 100_000,
+    "data_writer.file_max_items": LOAD_FILE_ROWS,
     # Ctrl-C (SIGINT) or SIGTERM interrupts the whole cycle. dlt would catch it in normalize and load, fail only that
     # step and let the run go on; the next run completes the half-finished load package instead (load_batch).
     "runtime.intercept_signals": False,
@@ -92,10 +93,12 @@ def row_count(rows: Rows | None) -> int:
     return rows.num_rows if isinstance(rows, pa.Table) else len(rows)
 
 
-def _items(rows: Rows | None) -> Iterator[Any]:
+def table_items(rows: Rows | None) -> Iterator[Any]:
+    """The items of one table's rows as dlt is given them: the list of dicts, or an Arrow table's slices."""
     if isinstance(rows, pa.Table):
-        if rows.num_rows:
-            yield rows
+        # Slices of one load file each: dlt writes every item it is given into one file, whatever its size.
+        for offset in range(0, rows.num_rows, LOAD_FILE_ROWS):
+            yield rows.slice(offset, LOAD_FILE_ROWS)
     elif rows:
         yield list(rows)
 
@@ -112,7 +115,7 @@ def _table_hints(table: TableSpec) -> dict[str, Any]:
 def table_resource(table: TableSpec, rows: Rows | None, disposition: Any) -> DltResource:
     """One declared table as a dlt resource over `rows`."""
     resource: DltResource = dlt.resource(
-        _items(rows), name=table.name, write_disposition=disposition, **_table_hints(table)
+        table_items(rows), name=table.name, write_disposition=disposition, **_table_hints(table)
     )
     return resource
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,3 +80,17 @@ def test_untracked_tables_have_no_tracked_contents_and_price_points_are_tracked_
     key, content = points.tracked_by
     row = {name: f"{name}-value" for name in (*key, content)}
     assert tracked_contents(points, [row]) == {tuple(row[name] for name in key): row[content]}
+
+
+def test_a_time_series_version_moves_with_one_microsecond_and_not_with_the_order() -> None:
+    from bench.status_generator import SeriesTarget, probe_table
+    from modelatlas.pipelines import probe
+
+    series = [SeriesTarget("openai", "us", "https://api.openai.com/v1/models")]
+    table = probe_table(series, MONDAY, 30, seed=1)
+    spec = probe.SPEC.table(probe.TABLE)
+    times = table.column("observed_at").to_pylist()
+    times[7] = times[7] + timedelta(microseconds=1)
+    moved = table.set_column(0, "observed_at", pa.array(times, type=table.schema.field("observed_at").type))
+    assert data_version(spec, table.take(list(reversed(range(table.num_rows))))) == data_version(spec, table)
+    assert data_version(spec, moved) != data_version(spec, table)

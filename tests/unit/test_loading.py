@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from modelatlas.pipelines.loading import make_pipeline
+from modelatlas.pipelines.loading import LOAD_FILE_ROWS, make_pipeline, table_items
 
 
 def test_pipelines_leave_ctrl_c_to_the_run_instead_of_failing_one_step(
@@ -25,3 +26,11 @@ def test_a_setting_the_environment_makes_wins_over_modelatlas_s(
     monkeypatch.setenv("RUNTIME__INTERCEPT_SIGNALS", "true")
     pipeline = make_pipeline("signals_env", "raw_signals", "postgresql://user:secret@127.0.0.1:1/db", tmp_path)
     assert pipeline.runtime_config.intercept_signals is True
+
+
+def test_a_big_arrow_table_is_given_to_dlt_in_slices_of_one_load_file_each() -> None:
+    rows = pa.table({"n": list(range(2 * LOAD_FILE_ROWS + 5))})
+    slices = list(table_items(rows))
+    assert [part.num_rows for part in slices] == [LOAD_FILE_ROWS, LOAD_FILE_ROWS, 5]
+    assert pa.concat_tables(slices).equals(rows)
+    assert list(table_items(rows.slice(0, 0))) == []

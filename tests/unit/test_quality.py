@@ -306,3 +306,32 @@ def test_the_engine_preload_imports_great_expectations_in_a_background_thread() 
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def probe_rows(minutes: int) -> pa.Table:
+    from bench.status_generator import SeriesTarget, probe_table
+
+    series = [SeriesTarget("openai", region, "https://api.openai.com/v1/models") for region in ("us", "eu")]
+    return probe_table(series, NOW - timedelta(hours=1), minutes, seed=3)
+
+
+def test_a_key_of_several_required_columns_quarantines_every_copy_of_a_repeated_key_and_names_it() -> None:
+    suite = _suite("probe", "probe_results")
+    table = probe_rows(5)
+    repeated = pa.concat_tables([table, table.slice(4, 1)])
+    verdict = validate_batch(suite, repeated, now=NOW)
+    described = f"({', '.join(suite.key)}) is unique"
+    assert verdict.row_failures() == {4: [described], table.num_rows: [described]}
+    (result,) = [r for r in verdict.failed if r.description == described]
+    assert result.column == ", ".join(suite.key)
+    assert {entry["provider"] for entry in result.observed_value} == {"openai"}
+    assert not verdict.blocked
+
+
+def test_a_row_missing_a_part_of_its_key_fails_not_null_only() -> None:
+    suite = _suite("probe", "probe_results")
+    table = probe_rows(3)
+    regions = table.column("region").to_pylist()
+    regions[0] = regions[2] = None  # two rows without a key: not duplicates of each other
+    verdict = validate_batch(suite, table.set_column(2, "region", pa.array(regions)), now=NOW)
+    assert verdict.row_failures() == {0: ["region is not null"], 2: ["region is not null"]}
