@@ -172,6 +172,9 @@ def source_config(spec: SourceSpec, env: Mapping[str, str] | None = None) -> Sou
     for setting in spec.settings:
         variable = spec.variable(setting.suffix)
         raw = env.get(variable)
+        if setting.required and not (raw or "").strip():
+            skip_reason = skip_reason or f"skipped: {variable} is not set"
+            continue
         if raw is not None and not raw.strip() and setting.empty_skips:
             skip_reason = skip_reason or f"skipped: {variable} is empty"
             continue

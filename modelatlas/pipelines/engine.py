@@ -8,6 +8,7 @@ saw the same data gives the same version and nothing downstream rebuilds.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from modelatlas.pipelines.loading import (
     load_batch,
     make_pipeline,
     row_count,
+    saved_state,
     sibling_pipeline,
 )
 from modelatlas.pipelines.quality import store
@@ -264,8 +266,11 @@ def load_tables(
     spec: SourceSpec,
     rows: Mapping[str, Rows],
     fetched_at: datetime,
+    state: Mapping[str, Any] | None = None,
 ) -> LoadSummary:
-    """Load the rows of every table, one dlt run per schema the source writes; time-series partitions made first."""
+    """Load the rows of every table, one dlt run per schema the source writes; time-series partitions made first.
+
+    `state` is kept in the dlt state of the source's own schema, with its rows."""
     started = time.monotonic()
     summaries = []
     for dataset, tables in tables_by_dataset(spec, pipeline.dataset_name).items():
@@ -274,7 +279,8 @@ def load_tables(
         months = sorted({month for table in tables for month in batch_months(table, rows.get(table.name, []))})
         prepare_time_series(info, tables, dataset, fetched_at, months)
         target = sibling_pipeline(pipeline, dataset)
-        summaries.append(load_batch(target, spec, rows, fetched_at, empty, tables))
+        kept = state if dataset == pipeline.dataset_name else None
+        summaries.append(load_batch(target, spec, rows, fetched_at, empty, tables, kept))
     return LoadSummary(
         load_id=next((summary.load_id for summary in summaries if summary.load_id), None),
         row_counts={table: count for summary in summaries for table, count in summary.row_counts.items()},
@@ -292,6 +298,8 @@ def load_source(
     """Fetch `request.spec`, gate the batch, record the verdicts, load what passed; SourceError when unreadable."""
     spec = request.spec
     started = time.monotonic()
+    if spec.keeps_state and not request.state:
+        request = dataclasses.replace(request, state=saved_state(pipeline, spec.name))
     batch = fetch(request)
     current = {table.name: current_rows(info, table.dataset or pipeline.dataset_name, table) for table in spec.tables}
     gate = gate_batch(
@@ -300,7 +308,7 @@ def load_source(
     store.record(info, list(gate.verdicts.values()), gate.quarantined, batch_id=gate.batch_id, run_id=run_id)
     result = SourceLoad(spec=spec, batch=batch, gate=gate, stats=request.stats)
     if not gate.blocked:
-        result.summary = load_tables(pipeline, info, spec, gate.passing, request.fetched_at)
+        result.summary = load_tables(pipeline, info, spec, gate.passing, request.fetched_at, batch.state)
         for table in spec.tables:
             rows = gate.passing.get(table.name, [])
             result.versions[table.name] = data_version(table, rows)

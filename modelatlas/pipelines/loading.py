@@ -120,11 +120,32 @@ def table_resource(table: TableSpec, rows: Rows | None, disposition: Any) -> Dlt
     return resource
 
 
-def raw_source(name: str, resources: list[DltResource]) -> DltSource:
-    """The resources as one dlt source named after the ModelAtlas source (its dlt schema's name)."""
+STATE_RESOURCE = "source_state"
+
+
+def _keep_state(state: Mapping[str, Any]) -> Iterator[Any]:
+    # dlt commits the source state a resource sets while it extracts, in the same load as the rows.
+    dlt.current.source_state().update(state)
+    yield from ()
+
+
+def saved_state(pipeline: dlt.Pipeline, source_name: str) -> dict[str, Any]:
+    """The state the source's loads kept in `pipeline` (restored from the warehouse when the local copy is new)."""
+    sources = pipeline.state.get("sources", {})
+    if source_name not in sources:
+        pipeline.sync_destination()
+        sources = pipeline.state.get("sources", {})
+    return dict(sources.get(source_name, {}))
+
+
+def raw_source(name: str, resources: list[DltResource], state: Mapping[str, Any] | None = None) -> DltSource:
+    """The resources as one dlt source named after the ModelAtlas source (its dlt schema's name); `state`, when
+    given, is saved as the source's dlt state with the load."""
 
     def tables() -> list[DltResource]:
-        return resources
+        if state is None:
+            return resources
+        return [*resources, dlt.resource(_keep_state(state), name=STATE_RESOURCE)]
 
     return dlt.source(name=name, max_table_nesting=0)(tables)()
 
@@ -148,9 +169,10 @@ def load_batch(
     observed_at: datetime | None = None,
     empty: AbstractSet[str] = frozenset(),
     tables: Sequence[TableSpec] | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> LoadSummary:
     """Load the rows of the declared tables (`tables`, else all) in one dlt run, after completing any load an earlier
-    run left unfinished.
+    run left unfinished; `state` is kept as the source's dlt state with the rows.
 
     A merge of unique rows into a table that is `empty` is an append: there is nothing to merge with, and the merge's
     staging copy and insert took half of a big first load.
@@ -167,7 +189,7 @@ def load_batch(
             if table.unique_rows and table.disposition == "merge" and table.name in empty:
                 disposition = "append"
             resources.append(table_resource(table, rows.get(table.name), disposition))
-        info: LoadInfo = pipeline.run(raw_source(spec.name, resources))
+        info: LoadInfo = pipeline.run(raw_source(spec.name, resources, state))
     except Exception as exc:
         cause = root_cause(exc)
         if isinstance(cause, SourceError):

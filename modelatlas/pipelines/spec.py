@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from modelatlas.pipelines.paginate import Paginator
     from modelatlas.pipelines.quality.suite import Suite
 
-SourceKind = Literal["catalog", "price registry", "status"]
+SourceKind = Literal["catalog", "price registry", "status", "usage"]
 DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "json", "decimal"]
 Disposition = Literal["merge", "append", "scd2"]
 # One table's extracted rows: dicts, or one Arrow table (big catalogs).
@@ -60,6 +60,8 @@ class Setting:
     empty_skips: bool = False
     # The variable's full name when it is not `MODELATLAS_<PREFIX>_<SUFFIX>` (a name the docs promise).
     variable: str | None = None
+    # Unset or empty, it switches the source off: the source has nothing to read without it (a folder, a file).
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,9 @@ class Batch:
     notes: tuple[str, ...] = ()
     # Figures for the asset page beyond rows and changes.
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The source's state to keep when this batch loads (an incremental cursor): saved in dlt's state in the same
+    # load, and given to the next fetch as `Request.state`. None keeps the saved state as it is.
+    state: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -198,6 +203,8 @@ class Request:
     policy: RetryPolicy | None = None
     # Items per page instead of the paginator's default (tests and benchmarks page small catalogs).
     page_size: int | None = None
+    # The state the source's last loaded batch kept (`Batch.state`); empty before its first load.
+    state: Mapping[str, Any] = field(default_factory=dict)
 
     def client(self, base_url: str | None = None) -> ApiClient:
         """The source's API client: its key in its header, its retry policy, errors naming its key variable."""
@@ -245,6 +252,9 @@ class SourceSpec:
     endpoint_doc: str = ""
     # The Dagster asset group of its tables (and of its job's selection); the source's name by default.
     group: str | None = None
+    # The fetch reads `Request.state` (an incremental cursor its batches keep): the engine reads it from dlt's state,
+    # from the warehouse when the local pipeline has none.
+    keeps_state: bool = False
 
     @property
     def asset_group(self) -> str:

@@ -170,3 +170,22 @@ def test_outage_min_failures_and_model_cadences_come_from_the_environment() -> N
         model_cadence_cron("current", {"MODELATLAS_STATUS_MARTS_CRON": "every minute"})
     with pytest.raises(ConfigurationError, match="unknown modelatlas_cadence 'hourly'"):
         model_cadence_cron("hourly", {})
+
+
+def test_a_required_setting_unset_or_empty_skips_its_source_and_set_is_given_to_the_fetch() -> None:
+    from modelatlas.pipelines.spec import Setting, SourceSpec
+    from modelatlas.settings import source_config
+
+    spec = SourceSpec(
+        name="folder",
+        display_name="Folder",
+        description="Reads a folder.",
+        kind="usage",
+        tables=(),
+        settings=(Setting("DIR", "", "the folder", option="folder", required=True, variable="MODELATLAS_FOLDER"),),
+    )
+    for env in ({}, {"MODELATLAS_FOLDER": "  "}):
+        assert source_config(spec, env).skip_reason == "skipped: MODELATLAS_FOLDER is not set"
+    config = source_config(spec, {"MODELATLAS_FOLDER": "/data/usage"})
+    assert config.skip_reason is None
+    assert config.options == {"folder": "/data/usage"}
