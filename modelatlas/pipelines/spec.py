@@ -255,6 +255,9 @@ class SourceSpec:
     # The fetch reads `Request.state` (an incremental cursor its batches keep): the engine reads it from dlt's state,
     # from the warehouse when the local pipeline has none.
     keeps_state: bool = False
+    # The option (a Setting's `option`) naming a folder that files arrive in: a sensor starts the source's job when
+    # the folder's files change, besides its schedule.
+    watched_folder: str | None = None
 
     @property
     def asset_group(self) -> str:
