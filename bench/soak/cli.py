@@ -163,8 +163,9 @@ def soak_environment(home: Path) -> dict[str, str | None]:
     for spec in sources():
         for name in spec.variables():
             overrides[name] = None
-        # The time series (probes each minute, pages, endpoints) keep their own cadences, as in production.
-        if spec.kind != "status":
+        # The time series (probes each minute, pages, endpoints) and the hourly usage reports keep their own
+        # cadences, as in production.
+        if spec.kind not in ("status", "usage"):
             overrides[spec.variable("CRON")] = "* * * * *"
     overrides.update(
         MODELATLAS_HOME=str(home),
@@ -249,8 +250,11 @@ def _wait_for_fetches(
 
 
 def scenario_sources() -> list[str]:
-    """The simulated sources whose states the scenario serves (the status sources' series never settle)."""
-    return [spec.name for spec in sources() if spec.simulator is not None and spec.kind != "status"]
+    """The simulated sources whose states the scenario serves: the catalogs and price registries (the status
+    sources' series never settle, and the usage reports grow with the clock)."""
+    return [
+        spec.name for spec in sources() if spec.simulator is not None and spec.kind in ("catalog", "price registry")
+    ]
 
 
 def settle(scenario: Scenario, instance_home: Path, timeline: Timeline, graph: Graph) -> None:

@@ -46,11 +46,11 @@ def arrival_sensor(spec: SourceSpec) -> dg.SensorDefinition:
     option = spec.watched_folder
     if option is None:
         raise ValueError(f"{spec.name} watches no folder")
-    job = source_job(spec)
+    job_name = source_job(spec).name  # the job its schedule runs, defined once beside the schedule
 
     @dg.sensor(
         name=f"{spec.name}_arrivals",
-        job=job,
+        job_name=job_name,
         minimum_interval_seconds=SENSOR_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Loads {spec.display_name} when files arrive in its folder (every {SENSOR_INTERVAL_S} s).",
@@ -68,8 +68,8 @@ def arrival_sensor(spec: SourceSpec) -> dg.SensorDefinition:
         fingerprint = folder_fingerprint(files)
         if fingerprint == context.cursor:
             return dg.SkipReason("no file arrived or changed")
-        if pending_runs(context.instance, job.name):
-            return dg.SkipReason(f"a run of {job.name} is still queued or running: the new files wait for the next")
+        if pending_runs(context.instance, job_name):
+            return dg.SkipReason(f"a run of {job_name} is still queued or running: the new files wait for the next")
         context.update_cursor(fingerprint)
         return dg.RunRequest(run_key=fingerprint)
 

@@ -44,7 +44,7 @@ def test_every_table_of_every_source_is_an_asset_in_its_group_with_its_pool(grap
     for spec in sources():
         for table in spec.tables:
             node = graph.get(asset_key(spec, table))
-            assert node.group_name == ("status" if spec.kind == "status" else spec.name)
+            assert node.group_name == spec.asset_group
             assert {"dlt", "postgres"} <= set(node.kinds)
             assert node.description == table.description
             assert node.freshness_policy is not None

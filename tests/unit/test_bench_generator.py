@@ -143,8 +143,8 @@ def test_the_bench_simulator_serves_every_sources_generated_catalog_through_the_
     with build_bench_simulator(data) as simulator:
         env = bench_environment(simulator, data)
         fetched = {}
-        # The catalogs and price registries: the status sources' bench is their own (bench/measures/status.py).
-        for spec in (spec for spec in sources() if spec.kind != "status"):
+        # The catalogs and price registries: the status and usage sources' benches are their own.
+        for spec in (spec for spec in sources() if spec.kind in ("catalog", "price registry")):
             batch = fetch(request_for(spec, source_config(spec, env)))
             fetched[spec.name] = (row_count(batch.tables["models"]), batch.origin)
     assert {name: count for name, (count, _) in fetched.items()} == expected

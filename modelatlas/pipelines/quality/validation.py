@@ -415,7 +415,9 @@ def validate_batch(
     settings = settings or GateSettings()
     frame = validation_frame(suite, rows)
     expectations = expectation_plan(suite, frame, baseline, settings, now or datetime.now(UTC))
-    results = column_results(declared, batch_columns(rows)) + run_expectations(frame, expectations, suite.name)
+    # An empty list of rows has no columns to lack (an Arrow table keeps its schema even empty).
+    present = batch_columns(rows) if isinstance(rows, pa.Table) or len(rows) else set(declared)
+    results = column_results(declared, present) + run_expectations(frame, expectations, suite.name)
     if suite.jump_columns:
         results.append(price_jump_result(suite, frame, baseline, settings))
     return Verdict(suite=suite, row_count=len(frame), results=tuple(results))
