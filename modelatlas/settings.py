@@ -9,6 +9,7 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -266,6 +267,39 @@ def outage_min_failures(env: Mapping[str, str] | None = None) -> int:
             f"{OUTAGE_MIN_FAILURES_VARIABLE} must be a whole number of probes, 1 or more; got {raw!r}"
         )
     return int(raw)
+
+
+BUDGET_WARNING_VARIABLE = "MODELATLAS_BUDGET_WARNING_SHARE"
+RECONCILIATION_THRESHOLD_VARIABLE = "MODELATLAS_COST_RECONCILIATION_THRESHOLD"
+USAGE_AS_OF_VARIABLE = "MODELATLAS_USAGE_AS_OF"
+
+
+def _share(env: Mapping[str, str], variable: str, default: str) -> float:
+    raw = env.get(variable, "").strip() or default
+    try:
+        share = float(raw)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:
+        raise ConfigurationError(f"{variable} must be a share above 0 and at most 1 (0.8 is 80%); got {raw!r}")
+    return share
+
+
+def usage_variables(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The usage marts' settings as dbt vars: the budget warning share (`MODELATLAS_BUDGET_WARNING_SHARE`, 0.8), the
+    reconciliation threshold (`MODELATLAS_COST_RECONCILIATION_THRESHOLD`, 0.02) and, when set, the day the budgets
+    are forecast from (`MODELATLAS_USAGE_AS_OF`, a date; today otherwise)."""
+    env = os.environ if env is None else env
+    variables: dict[str, Any] = {
+        "budget_warning_share": _share(env, BUDGET_WARNING_VARIABLE, "0.8"),
+        "cost_reconciliation_threshold": _share(env, RECONCILIATION_THRESHOLD_VARIABLE, "0.02"),
+    }
+    if raw := env.get(USAGE_AS_OF_VARIABLE, "").strip():
+        try:
+            variables["usage_as_of"] = date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ConfigurationError(f"{USAGE_AS_OF_VARIABLE} must be a date (2026-01-31); got {raw!r}") from None
+    return variables
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from modelatlas.settings import (
     modelatlas_home,
     outage_min_failures,
     tool_path,
+    usage_variables,
 )
 from modelatlas.warehouse.timeseries import TIME_SERIES_SCHEMA
 
@@ -73,7 +74,7 @@ def vars_arguments() -> list[str]:
 
 def dbt_variables() -> dict[str, Any]:
     """The vars every dbt invocation gets: the source lists from the specs and the settings models read."""
-    return {**dbt_vars(), "outage_min_failures": outage_min_failures()}
+    return {**dbt_vars(), "outage_min_failures": outage_min_failures(), **usage_variables()}
 
 
 class ModelAtlasDbtCliResource(DbtCliResource):

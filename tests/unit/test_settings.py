@@ -189,3 +189,21 @@ def test_a_required_setting_unset_or_empty_skips_its_source_and_set_is_given_to_
     config = source_config(spec, {"MODELATLAS_FOLDER": "/data/usage"})
     assert config.skip_reason is None
     assert config.options == {"folder": "/data/usage"}
+
+
+def test_usage_variables_have_defaults_and_bad_values_say_what_to_fix() -> None:
+    from modelatlas.settings import usage_variables
+
+    assert usage_variables({}) == {"budget_warning_share": 0.8, "cost_reconciliation_threshold": 0.02}
+    assert usage_variables({"MODELATLAS_USAGE_AS_OF": "2026-01-10", "MODELATLAS_BUDGET_WARNING_SHARE": "0.9"}) == {
+        "budget_warning_share": 0.9,
+        "cost_reconciliation_threshold": 0.02,
+        "usage_as_of": "2026-01-10",
+    }
+    for variable, value in (
+        ("MODELATLAS_BUDGET_WARNING_SHARE", "80%"),
+        ("MODELATLAS_COST_RECONCILIATION_THRESHOLD", "0"),
+        ("MODELATLAS_USAGE_AS_OF", "yesterday"),
+    ):
+        with pytest.raises(ConfigurationError, match=variable):
+            usage_variables({variable: value})
