@@ -132,14 +132,14 @@ def test_reconciliation_compares_the_as_of_estimate_with_the_bill(built: dict[st
         " difference_share, exceeds_threshold from marts.mart_cost_reconciliation",
     )
     assert {row[0] for row in reconciled} == {"openai", "anthropic"}
-    estimates = dict(
-        ((provider, day, model), cost)
+    estimates = {
+        (provider, day, model): cost
         for provider, day, model, cost in rows(
             info,
             "select provider, (used_at at time zone 'UTC')::date, canonical_model_id, sum(cost_usd) from"
             " marts.fct_usage where source in ('openai_usage', 'anthropic_usage') group by 1, 2, 3",
         )
-    )
+    }
     billed = {
         (provider, day): amount
         for provider, day, amount in rows(
