@@ -62,6 +62,8 @@ class Setting:
     variable: str | None = None
     # Unset or empty, it switches the source off: the source has nothing to read without it (a folder, a file).
     required: bool = False
+    # Its value is a secret (a database URL with a password): redacted like a key, kept out of the tests' environment.
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -311,3 +313,6 @@ class SourceSpec:
         """The variables whose values are secrets."""
         if self.credential is not None:
             yield self.credential.env
+        for setting in self.settings:
+            if setting.secret:
+                yield self.variable(setting.suffix)
