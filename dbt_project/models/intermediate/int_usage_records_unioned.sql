@@ -8,7 +8,9 @@
     'cache_write_5m_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens',
     'provider_reported_cost_usd',
 ] %}
-{%- set record_models = ['stg_openai_usage__usage', 'stg_anthropic_usage__usage', 'stg_usage_files__requests'] %}
+{%- set record_models = [
+    'stg_openai_usage__usage', 'stg_anthropic_usage__usage', 'stg_usage_files__requests', 'stg_litellm_spend__requests',
+] %}
 
 with
 

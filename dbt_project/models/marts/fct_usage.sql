@@ -1,10 +1,30 @@
 -- One row per usage record (a provider's hourly bucket, a request of a request-log file) with its tokens, its team
--- and its cost priced as of the time of use: each component at the price in effect then (fct_price_timeline), so
--- a later price change never rewrites a past cost. `price_version` lists the fct_price_history rows used, so every
--- cost can be explained; `pricing_status` says how far the cost rests on known prices.
+-- and its cost priced as of the time of use: each component at the price in effect then (int_usage_price_segments,
+-- from fct_price_timeline), so a later price change never rewrites a past cost. `price_version` lists the
+-- fct_price_history rows used, so every cost can be explained; `pricing_status` says how far it rests on known prices.
 --
 -- Team: the first of the record's API key, project, workspace, LiteLLM team, file team and user that the teams file
 -- attributes to a team at the time of use (stg_teams__members).
+
+-- Every join here is a hash join: the planner cannot estimate joins on keys it derives from the union of the
+-- sources' views (it guessed one row), and the nested loops it then chose took minutes a million records.
+{{ config(pre_hook='set local enable_nestloop = off') }}
+
+{%- set components = [
+    ('input', 'uncached_input_tokens'),
+    ('cache_read', 'cache_read_tokens'),
+    ('cache_write_5m', 'cache_write_5m_tokens'),
+    ('cache_write_1h', 'cache_write_1h_tokens'),
+    ('output', 'output_tokens'),
+] %}
+{%- set member_kinds = [
+    ('api_key', 'api_key_id'),
+    ('project', 'project_id'),
+    ('workspace', 'workspace_id'),
+    ('litellm_team', 'litellm_team'),
+    ('file_team', 'file_team'),
+    ('user', 'user_id'),
+] %}
 
 with
 
@@ -20,9 +40,9 @@ models as (
 
 ),
 
-components as (
+segments as (
 
-    select * from {{ ref('int_usage_components_priced') }}
+    select * from {{ ref('int_usage_price_segments') }}
 
 ),
 
@@ -38,99 +58,160 @@ teams as (
 
 ),
 
-costs as (
+resolved as (
 
     select
-        usage_id,
-        sum(cost_usd) as cost_usd,
-        count(*) as components,
-        count(price_history_id) as components_priced,
-        bool_or(before_history) as before_history,
-        string_agg(component || '=' || price_history_id, ',' order by component) as price_version
+        records.*,
+        models.provider,
+        models.canonical_model_id,
+        models.price_region,
+        case
+            when records.context_window = '200k-1M' then 200001
+            when records.record_kind = 'request' then records.prompt_tokens
+            else 0
+        end as prompt_size
 
-    from components
-    group by usage_id
+    from records
+    inner join models
+        on models.provider_key = coalesce(records.provider_as_written, '')
+        and models.model_key = coalesce(records.model_as_written, '')
+        and models.service_tier = records.service_tier
+        and models.region = records.region
+
+),
+
+priced as (
+
+    select
+        resolved.*,
+        {% for component, _ in components %}
+        segments.{{ component }}_price_usd,
+        segments.{{ component }}_price_history_id,
+        segments.{{ component }}_before_history,
+        {% endfor %}
+        segments.segment_starts_at is not null as has_prices
+
+    from resolved
+    left join segments
+        on segments.provider = resolved.provider
+        and segments.canonical_model_id = resolved.canonical_model_id
+        and segments.service_tier = resolved.service_tier
+        and segments.region = resolved.price_region
+        and resolved.used_at >= segments.segment_starts_at
+        and resolved.used_at < segments.segment_ends_at
+        and resolved.prompt_size >= segments.tier_from
+        and resolved.prompt_size < segments.tier_to
+
+),
+
+costed as (
+
+    select
+        priced.*,
+        {% for component, tokens in components %}
+        case when priced.{{ tokens }} > 0 then priced.{{ tokens }} * priced.{{ component }}_price_usd / 1000000 end
+            as {{ component }}_cost_usd,
+        {% endfor %}
+        {% for component, tokens in components %}
+        (priced.{{ tokens }} > 0)::int{% if not loop.last %} + {% endif %}
+        {% endfor %} as components_used,
+        {% for component, tokens in components %}
+        (priced.{{ tokens }} > 0 and priced.{{ component }}_price_usd is not null)::int{% if not loop.last %} + {% endif %}
+        {% endfor %} as components_priced,
+        {% for component, tokens in components %}
+        (priced.{{ tokens }} > 0 and priced.{{ component }}_before_history){% if not loop.last %} or {% endif %}
+        {% endfor %} as before_history,
+        concat_ws(
+            ',',
+            {% for component, tokens in components %}
+            case
+                when priced.{{ tokens }} > 0 and priced.{{ component }}_price_history_id is not null
+                    then '{{ component }}=' || priced.{{ component }}_price_history_id
+            end{% if not loop.last %},{% endif %}
+            {% endfor %}
+        ) as price_version
+
+    from priced
 
 ),
 
 attributed as (
 
     select
-        records.usage_id,
-        (
-            select members.team
-            from members
-            where records.used_at >= members.applies_from
-                and records.used_at < members.applies_to
-                and (members.kind, members.value) in (
-                    ('api_key', records.api_key_id),
-                    ('project', records.project_id),
-                    ('workspace', records.workspace_id),
-                    ('litellm_team', records.litellm_team),
-                    ('file_team', records.file_team),
-                    ('user', records.user_id)
-                )
-            order by array_position(
-                array['api_key', 'project', 'workspace', 'litellm_team', 'file_team', 'user'], members.kind
-            )
-            limit 1
+        costed.*,
+        coalesce(
+            {% for kind, column in member_kinds %}
+            {{ kind }}_members.team{% if not loop.last %},{% endif %}
+            {% endfor %}
         ) as team
 
-    from records
+    from costed
+    {% for kind, column in member_kinds %}
+    left join members as {{ kind }}_members
+        on {{ kind }}_members.kind = '{{ kind }}'
+        and {{ kind }}_members.value = costed.{{ column }}
+        and costed.used_at >= {{ kind }}_members.applies_from
+        and costed.used_at < {{ kind }}_members.applies_to
+    {% endfor %}
 
 ),
 
 final as (
 
     select
-        records.usage_id,
-        records.record_source as source,
-        records.record_id,
-        records.record_kind,
-        records.used_at,
-        records.bucket_end,
-        models.provider,
-        models.canonical_model_id,
-        records.model_as_written,
-        records.provider_as_written,
-        records.service_tier,
-        records.region,
-        records.context_window,
+        attributed.usage_id,
+        attributed.record_source as source,
+        attributed.record_id,
+        attributed.record_kind,
+        attributed.used_at,
+        attributed.bucket_end,
+        attributed.provider,
+        attributed.canonical_model_id,
+        attributed.model_as_written,
+        attributed.provider_as_written,
+        attributed.service_tier,
+        attributed.region,
+        attributed.context_window,
         attributed.team,
         teams.cost_centre,
-        records.project_id,
-        records.workspace_id,
-        records.api_key_id,
-        records.user_id,
-        records.requests,
-        records.prompt_tokens,
-        records.uncached_input_tokens,
-        records.cache_read_tokens,
-        records.cache_write_5m_tokens,
-        records.cache_write_1h_tokens,
-        records.output_tokens,
-        records.reasoning_tokens,
+        attributed.project_id,
+        attributed.workspace_id,
+        attributed.api_key_id,
+        attributed.user_id,
+        attributed.requests,
+        attributed.prompt_tokens,
+        attributed.uncached_input_tokens,
+        attributed.cache_read_tokens,
+        attributed.cache_write_5m_tokens,
+        attributed.cache_write_1h_tokens,
+        attributed.output_tokens,
+        attributed.reasoning_tokens,
+        {% for component, _ in components %}
+        attributed.{{ component }}_cost_usd::numeric(38, 18) as {{ component }}_cost_usd,
+        {% endfor %}
         case
-            when costs.usage_id is null then 0  -- nothing billed: no tokens
-            when costs.components_priced > 0 then costs.cost_usd
+            when attributed.components_used = 0 then 0  -- nothing billed: no tokens
+            when attributed.components_priced > 0 then
+                {% for component, _ in components %}
+                coalesce(attributed.{{ component }}_cost_usd, 0){% if not loop.last %} + {% endif %}
+                {% endfor %}
         end::numeric(38, 18) as cost_usd,
-        costs.price_version,
-        records.provider_reported_cost_usd,
-        records.provider_reported_cost_usd - costs.cost_usd as reported_cost_difference_usd,
+        nullif(attributed.price_version, '') as price_version,
+        attributed.provider_reported_cost_usd,
+        attributed.provider_reported_cost_usd - (
+            {% for component, _ in components %}
+            coalesce(attributed.{{ component }}_cost_usd, 0){% if not loop.last %} + {% endif %}
+            {% endfor %}
+        ) as reported_cost_difference_usd,
         case
-            when costs.usage_id is null then 'priced'  -- nothing billed: zero tokens
-            when costs.components_priced = 0 then 'unpriced_model'
-            when costs.components_priced < costs.components then 'partial'
-            when costs.before_history then 'priced_before_history'
+            when attributed.components_used = 0 then 'priced'
+            when attributed.components_priced = 0 then 'unpriced_model'
+            when attributed.components_priced < attributed.components_used then 'partial'
+            when attributed.before_history then 'priced_before_history'
             else 'priced'
         end as pricing_status
 
-    from records
-    inner join models
-        on models.provider_as_written is not distinct from records.provider_as_written
-        and models.model_as_written is not distinct from records.model_as_written
-    left join costs on costs.usage_id = records.usage_id
-    left join attributed on attributed.usage_id = records.usage_id
+    from attributed
     left join teams on teams.team = attributed.team
 
 )

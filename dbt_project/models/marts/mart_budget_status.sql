@@ -145,7 +145,7 @@ forecasts as (
         month_spend.spend_to_date_usd / (month_spend.through_day - month_spend.month + 1)
             * (month_spend.month_end - month_spend.month + 1) as linear_forecast_usd,
         case
-            when month_spend.through_day = month_spend.month_end then month_spend.spend_to_date_usd
+            when month_spend.through_day = month_spend.month_end then null
             when seasonal.has_four_weeks then month_spend.spend_to_date_usd + seasonal.remaining_forecast_usd
         end as seasonal_forecast_usd,
         month_spend.requests_to_date::numeric / (month_spend.through_day - month_spend.month + 1)
@@ -174,9 +174,13 @@ final as (
         forecasts.spend_to_date_usd / nullif(budgets.budget_usd, 0) as budget_used_share,
         forecasts.linear_forecast_usd,
         forecasts.seasonal_forecast_usd,
+        -- A month that is over is its spend.
         coalesce(forecasts.seasonal_forecast_usd, forecasts.linear_forecast_usd) as forecast_usd,
-        case when forecasts.seasonal_forecast_usd is not null then 'seasonal_weekly' else 'linear' end
-            as forecast_method,
+        case
+            when forecasts.through_day = forecasts.month_end then 'actual'
+            when forecasts.seasonal_forecast_usd is not null then 'seasonal_weekly'
+            else 'linear'
+        end as forecast_method,
         case
             when forecasts.spend_to_date_usd >= budgets.budget_usd
                 or forecasts.requests_to_date >= budgets.request_limit then 'exceeded'

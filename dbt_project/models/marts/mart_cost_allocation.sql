@@ -20,18 +20,21 @@ monthly as (
 final as (
 
     select
-        month,
-        team,
-        cost_centre,
-        spend_usd,
-        requests,
-        spend_usd / nullif(sum(spend_usd) over (partition by month), 0) as share_of_month,
-        lag(spend_usd) over (partition by team order by month) as previous_month_spend_usd,
-        spend_usd - lag(spend_usd) over (partition by team order by month) as change_usd,
-        (spend_usd - lag(spend_usd) over (partition by team order by month))
-            / nullif(lag(spend_usd) over (partition by team order by month), 0) as change_share
+        monthly.month,
+        monthly.team,
+        monthly.cost_centre,
+        monthly.spend_usd,
+        monthly.requests,
+        monthly.spend_usd / nullif(sum(monthly.spend_usd) over (partition by monthly.month), 0) as share_of_month,
+        previous.spend_usd as previous_month_spend_usd,
+        monthly.spend_usd - previous.spend_usd as change_usd,
+        (monthly.spend_usd - previous.spend_usd) / nullif(previous.spend_usd, 0) as change_share
 
     from monthly
+    -- The calendar month before, not the team's previous month with usage.
+    left join monthly as previous
+        on previous.team = monthly.team
+        and previous.month = (monthly.month - interval '1 month')::date
 
 )
 

@@ -19,7 +19,11 @@ renamed as (
         null::timestamptz as bucket_end,
         provider::text as provider_as_written,
         model::text as model_as_written,
-        coalesce(nullif(lower(service_tier), ''), 'standard')::text as service_tier,
+        -- OpenAI's `default` (and `auto`) is the standard tier, as in its usage reports.
+        case
+            when nullif(lower(service_tier), '') is null or lower(service_tier) in ('default', 'auto') then 'standard'
+            else lower(service_tier)
+        end::text as service_tier,
         coalesce(nullif(region, ''), 'global')::text as region,
         null::text as context_window,
         api_key_id::text as api_key_id,
