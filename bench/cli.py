@@ -18,7 +18,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
 BENCHMARKS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 log = logging.getLogger("bench")
-MEASURES = range(1, 12)
+MEASURES = range(1, 16)
 
 
 def say(text: str) -> None:
@@ -148,6 +148,8 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     from bench.measures.scaling import measure_scaling
     from bench.measures.status import MEASURES as STATUS_MEASURES
     from bench.measures.status import measure_status
+    from bench.measures.usage import MEASURES as USAGE_MEASURES
+    from bench.measures.usage import measure_usage
 
     loads: dict[int, list[LoadRun]] = {}
     cycles: dict[float, list[CyclePair]] = {}
@@ -194,6 +196,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             lambda: [measure_history(bench, history_database(), plan.history_days, plan.unchanged_per_day, seed)],
         ),
         (STATUS_MEASURES, "status time series", lambda: measure_status(bench, plan.mode, seed)),
+        (USAGE_MEASURES, "usage and cost", lambda: measure_usage(bench, plan.mode, seed)),
     ]
 
 
