@@ -647,7 +647,9 @@ SPEC = SourceSpec(
             columns=REQUEST_COLUMNS,
             version_columns=("record_key",),
             primary_key=("record_key",),
-            unique_rows=True,
+            # Appended: a file's content loads once (its hash is kept in the source's state, saved with its rows), so
+            # a merge would only copy every batch through a staging table to find nothing to replace.
+            disposition="append",
             not_null=(*KEY_COLUMNS, *REQUIRED_COLUMNS, "fetched_at", "batch_id"),
             # A month of requests arrives as one Arrow table: dlt COPYs it as csv.
             file_format="csv",
