@@ -34,6 +34,19 @@ TIME_SERIES_MARTS = frozenset(
     {"mart_status_current", "fct_outages", "mart_provider_uptime_daily", "mart_model_endpoint_health_daily"}
 )
 TIME_SERIES_COLUMNS = frozenset({"availability_30d_pct"})
+# The organisation's usage reports grow with the clock and load hourly: a soak of minutes and a one-shot run read
+# them at different times (or the soak not at all), so the marts built on them are left out too.
+USAGE_MARTS = frozenset(
+    {
+        "fct_usage",
+        "mart_usage_daily",
+        "mart_cost_reconciliation",
+        "mart_cost_allocation",
+        "mart_budget_status",
+        "mart_usage_patterns",
+        "mart_price_change_impact",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ def mart_rows(info: ConnectionInfo) -> dict[str, tuple[list[str], Counter[tuple[
                 continue
             kept.append(column)
         for table, kept in by_table.items():
-            if table in TIME_SERIES_MARTS:
+            if table in TIME_SERIES_MARTS | USAGE_MARTS:
                 continue
             selected = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(column)) for column in kept)
             query = sql.SQL("select {} from {}.{}").format(selected, sql.Identifier(MARTS), sql.Identifier(table))
