@@ -205,11 +205,11 @@ def with_dlt_fields(table: pa.Table, load_id: str, seed: int) -> pa.Table:
     )
 
 
-def copy_table(conn: Any, table: pa.Table) -> float:
-    """psycopg COPY of `table` (as CSV, like dlt's load files) into the COPY schema's probe table, timed."""
+def copy_table(conn: Any, table: pa.Table, target: str = TABLE) -> float:
+    """psycopg COPY of `table` (as CSV, like dlt's load files) into the COPY schema's `target` table, timed."""
     options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
     statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
-        sql.Identifier(COPY_SCHEMA, TABLE), sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+        sql.Identifier(COPY_SCHEMA, target), sql.SQL(", ").join(map(sql.Identifier, table.column_names))
     )
     started = time.perf_counter()
     with conn.cursor() as cursor, cursor.copy(statement) as copy:

@@ -15,7 +15,6 @@ with one `BENCH-USAGE {...}` line.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import random
@@ -31,13 +30,14 @@ from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from bench.harness import BenchWarehouse, TreeRssSampler
 from bench.measures.status import (
+    COPY_SCHEMA,
     ENGINE_STEPS,
     LoadFigures,
+    copy_table,
     count_rows,
     engine_steps,
     with_dlt_fields,
@@ -71,7 +71,6 @@ TITLES = {
     15: "usage load peak memory",
 }
 DATABASE = "bench_usage"
-COPY_SCHEMA = "bench_copy"
 TABLE = usage_files.REQUESTS
 LOAD_LIMIT_X = 2.0
 BUILD_LIMIT_S = 120.0
@@ -347,21 +346,6 @@ def prepare_sources(info: ConnectionInfo, pipelines: Path, teams_file: Path) -> 
             raise RuntimeError(f"the gate blocked {spec.name}: {loaded.report()}")
 
 
-def copy_rows(conn: Any, table: pa.Table) -> float:
-    """psycopg COPY of `table` (as CSV, like dlt's load files) into the COPY schema's requests table, timed."""
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
-        sql.Identifier(COPY_SCHEMA, TABLE), sql.SQL(", ").join(map(sql.Identifier, table.column_names))
-    )
-    started = time.perf_counter()
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for part in table.to_batches(max_chunksize=50_000):
-            buffer = io.BytesIO()
-            pa_csv.write_csv(part, buffer, options)
-            copy.write(buffer.getbuffer())
-    return time.perf_counter() - started
-
-
 def parsed_rows(path: Path, seed: int) -> pa.Table:
     """The rows the real path loads from one file (its lines that parse), with dlt's load id and row ids."""
     parsed = usage_files.parse_file(path, file_hash=usage_files.file_digest(path), fetched_at=datetime.now(UTC))
@@ -406,7 +390,7 @@ def load_year(
                 load.peak_rss_bytes = max(load.peak_rss_bytes, answer["peak_rss_bytes"])
 
             def copy(prepared: pa.Table = rows) -> None:
-                figures.copy_s += copy_rows(conn, prepared)
+                figures.copy_s += copy_table(conn, prepared, TABLE)
 
             for step in (path, copy) if index % 2 == 0 else (copy, path):
                 step()
