@@ -23,7 +23,6 @@ from modelatlas.errors import ConfigurationError, SourceError
 from modelatlas.pipelines.catalog import batch_id
 from modelatlas.pipelines.coerce import as_integer, as_mapping, as_text, as_timestamp
 from modelatlas.pipelines.http import ApiClient
-from modelatlas.pipelines.quality.suite import Suite
 from modelatlas.pipelines.spec import (
     Batch,
     Credential,
@@ -33,13 +32,13 @@ from modelatlas.pipelines.spec import (
     Setting,
     Simulated,
     SourceSpec,
-    TableSpec,
 )
 from modelatlas.pipelines.usage_windows import (
     BACKFILL_SETTING,
     DAY,
     HOUR,
     bucket_key,
+    bucket_table,
     newest_cursor,
     rows_or_empty,
     window_start,
@@ -340,40 +339,26 @@ SPEC = SourceSpec(
     group="usage",
     cadence="0 * * * *",
     tables=(
-        TableSpec(
-            name=USAGE_TABLE,
-            description="One row per hour bucket and group of the messages usage report (tokens by kind).",
-            columns=USAGE_COLUMNS,
-            version_columns=("bucket_key", *TOKEN_COLUMNS),
-            primary_key=("bucket_key",),
-            disposition="merge",
+        bucket_table(
+            SOURCE,
+            USAGE_TABLE,
+            "One row per hour bucket and group of the messages usage report (tokens by kind).",
+            USAGE_COLUMNS,
+            content=TOKEN_COLUMNS,
             not_null=USAGE_NOT_NULL,
-            suite=Suite(
-                source=SOURCE,
-                entity=USAGE_TABLE,
-                key=("bucket_key",),
-                not_null=USAGE_NOT_NULL,
-                ranges=dict.fromkeys(TOKEN_COLUMNS, TOKEN_RANGE),
-                known_values={"api": frozenset(APIS)},
-            ),
             preview=("bucket_start", "api", "workspace_id", "model", "uncached_input_tokens", "output_tokens"),
+            ranges=dict.fromkeys(TOKEN_COLUMNS, TOKEN_RANGE),
+            known_values={"api": frozenset(APIS)},
         ),
-        TableSpec(
-            name=COST_TABLE,
-            description="One row per day bucket and group of the cost report, in US dollars.",
-            columns=COST_COLUMNS,
-            version_columns=("bucket_key", "amount_usd"),
-            primary_key=("bucket_key",),
-            disposition="merge",
+        bucket_table(
+            SOURCE,
+            COST_TABLE,
+            "One row per day bucket and group of the cost report, in US dollars.",
+            COST_COLUMNS,
+            content=("amount_usd",),
             not_null=COST_NOT_NULL,
-            suite=Suite(
-                source=SOURCE,
-                entity=COST_TABLE,
-                key=("bucket_key",),
-                not_null=COST_NOT_NULL,
-                known_values={"api": frozenset(APIS)},
-            ),
             preview=("bucket_start", "api", "workspace_id", "description", "amount_usd"),
+            known_values={"api": frozenset(APIS)},
         ),
     ),
     credential=Credential(env="ANTHROPIC_ADMIN_KEY", header="x-api-key", scheme=""),

@@ -18,7 +18,6 @@ from modelatlas.pipelines.catalog import batch_id
 from modelatlas.pipelines.coerce import as_bool, as_integer, as_mapping, as_text, as_timestamp
 from modelatlas.pipelines.http import ApiClient
 from modelatlas.pipelines.paginate import AfterId, PageSize, fetch_pages
-from modelatlas.pipelines.quality.suite import Suite
 from modelatlas.pipelines.spec import (
     Batch,
     Credential,
@@ -28,7 +27,6 @@ from modelatlas.pipelines.spec import (
     Setting,
     Simulated,
     SourceSpec,
-    TableSpec,
 )
 from modelatlas.pipelines.usage_windows import (
     BACKFILL_SETTING,
@@ -36,6 +34,7 @@ from modelatlas.pipelines.usage_windows import (
     DEFAULT_BACKFILL_DAYS,
     HOUR,
     bucket_key,
+    bucket_table,
     newest_cursor,
     rows_or_empty,
     unix_seconds,
@@ -297,33 +296,24 @@ SPEC = SourceSpec(
     group="usage",
     cadence="0 * * * *",
     tables=(
-        TableSpec(
-            name=USAGE_TABLE,
-            description="One row per hour, usage endpoint and group (project, user, key, model, batch, tier).",
-            columns=USAGE_COLUMNS,
-            version_columns=("bucket_key", *COUNTERS),
-            primary_key=("bucket_key",),
-            disposition="merge",
+        bucket_table(
+            SOURCE,
+            USAGE_TABLE,
+            "One row per hour, usage endpoint and group (project, user, key, model, batch, tier).",
+            USAGE_COLUMNS,
+            content=COUNTERS,
             not_null=USAGE_NOT_NULL,
-            suite=Suite(
-                source=SOURCE,
-                entity=USAGE_TABLE,
-                key=("bucket_key",),
-                not_null=USAGE_NOT_NULL,
-                ranges=dict.fromkeys(COUNTERS, COUNT_RANGE),
-                known_values={"endpoint": frozenset(ENDPOINTS)},
-            ),
             preview=("endpoint", "bucket_start", "project_id", "model", "input_tokens", "output_tokens"),
+            ranges=dict.fromkeys(COUNTERS, COUNT_RANGE),
+            known_values={"endpoint": frozenset(ENDPOINTS)},
         ),
-        TableSpec(
-            name=COST_TABLE,
-            description="One row per day, project and line item of the organisation's costs.",
-            columns=COST_COLUMNS,
-            version_columns=("bucket_key", "amount_usd", "currency"),
-            primary_key=("bucket_key",),
-            disposition="merge",
+        bucket_table(
+            SOURCE,
+            COST_TABLE,
+            "One row per day, project and line item of the organisation's costs.",
+            COST_COLUMNS,
+            content=("amount_usd", "currency"),
             not_null=COST_NOT_NULL,
-            suite=Suite(source=SOURCE, entity=COST_TABLE, key=("bucket_key",), not_null=COST_NOT_NULL),
             preview=("bucket_start", "project_id", "line_item", "amount_usd"),
         ),
     ),

@@ -16,7 +16,8 @@ from typing import Any
 import pyarrow as pa
 
 from modelatlas.errors import ConfigurationError
-from modelatlas.pipelines.spec import DataType, Setting
+from modelatlas.pipelines.quality.suite import Suite
+from modelatlas.pipelines.spec import DataType, Setting, TableSpec
 
 BACKFILL_VARIABLE = "MODELATLAS_USAGE_BACKFILL_DAYS"
 DEFAULT_BACKFILL_DAYS = 30
@@ -132,3 +133,36 @@ def empty_rows(columns: Mapping[str, DataType]) -> pa.Table:
 def rows_or_empty(rows: list[dict[str, Any]], columns: Mapping[str, DataType]) -> list[dict[str, Any]] | pa.Table:
     """`rows`, or the declared columns without rows when there are none."""
     return rows if rows else empty_rows(columns)
+
+
+def bucket_table(
+    source: str,
+    name: str,
+    description: str,
+    columns: Mapping[str, DataType],
+    content: tuple[str, ...],
+    not_null: tuple[str, ...],
+    preview: tuple[str, ...],
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    known_values: Mapping[str, frozenset[str]] | None = None,
+) -> TableSpec:
+    """A table of a usage API's buckets: merged on `bucket_key` (a restated bucket replaces its row), versioned by
+    the key and its `content` columns, validated on its key, `not_null`, `ranges` and `known_values`."""
+    return TableSpec(
+        name=name,
+        description=description,
+        columns=columns,
+        version_columns=("bucket_key", *content),
+        primary_key=("bucket_key",),
+        disposition="merge",
+        not_null=not_null,
+        suite=Suite(
+            source=source,
+            entity=name,
+            key=("bucket_key",),
+            not_null=not_null,
+            ranges=dict(ranges or {}),
+            known_values=dict(known_values or {}),
+        ),
+        preview=preview,
+    )
