@@ -3,29 +3,9 @@
 
 with
 
-source as (
-
-    select * from {{ source('anthropic_usage', 'usage_buckets') }}
-
-),
-
--- Rows of the legacy and the analytics API have different keys: after a switch of MODELATLAS_ANTHROPIC_USAGE_API,
--- a bucket read by both would count twice. Each bucket keeps the rows of the API that read it last.
-chosen_api as (
-
-    select distinct on (bucket_start) bucket_start, api
-    from source
-    order by bucket_start, fetched_at desc, api
-
-),
-
 read_last as (
 
-    select source.*
-    from source
-    inner join chosen_api
-        on chosen_api.bucket_start = source.bucket_start
-        and chosen_api.api = source.api
+    {{ anthropic_rows_read_last(source('anthropic_usage', 'usage_buckets')) }}
 
 ),
 
