@@ -29,7 +29,8 @@ final as (
         usage.region,
         components.component,
         components.quantity,
-        components.cost_usd
+        components.cost_usd,
+        usage.price_version
 
     from usage
     cross join lateral (

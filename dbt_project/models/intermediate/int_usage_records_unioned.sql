@@ -6,7 +6,7 @@
     'service_tier', 'region', 'context_window', 'api_key_id', 'project_id', 'workspace_id', 'user_id',
     'litellm_team', 'file_team', 'requests', 'prompt_tokens', 'uncached_input_tokens', 'cache_read_tokens',
     'cache_write_5m_tokens', 'cache_write_1h_tokens', 'output_tokens', 'reasoning_tokens',
-    'provider_reported_cost_usd',
+    'provider_reported_cost_usd', 'fetched_at',
 ] %}
 {%- set record_models = [
     'stg_openai_usage__usage', 'stg_anthropic_usage__usage', 'stg_usage_files__requests', 'stg_litellm_spend__requests',

@@ -5,10 +5,34 @@
 --
 -- Team: the first of the record's API key, project, workspace, LiteLLM team, file team and user that the teams file
 -- attributes to a team at the time of use (stg_teams__members).
-
+--
+-- Incremental: a build prices each source's records fetched since the newest one it holds of that source (skipping
+-- those already built as fetched), and prices again the records whose pricing or teams fingerprint
+-- (int_usage_fingerprints) changed since they were built (usage_built_state). A
+-- restated bucket replaces its row (the same usage_id); a bucket no longer reported (Anthropic's other API read it
+-- last) is deleted.
+--
+-- Statistics at once, with the number of distinct groups int_usage_daily makes: without them the planner guessed
+-- a group per record and sorted ten million records on disk instead of hashing them.
+--
 -- Every join here is a hash join: the planner cannot estimate joins on keys it derives from the union of the
 -- sources' views (it guessed one row), and the nested loops it then chose took minutes a million records.
-{{ config(pre_hook='set local enable_nestloop = off') }}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='usage_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['usage_id'], 'unique': true}, {'columns': ['source', 'fetched_at']}],
+        pre_hook='set local enable_nestloop = off',
+        post_hook=[
+            '{{ delete_unreported_usage_buckets(this) }}',
+            '{{ usage_group_statistics(this) }}',
+            'analyze {{ this }}',
+        ],
+    )
+}}
 
 {%- set components = [
     ('input', 'uncached_input_tokens'),
@@ -28,7 +52,7 @@
 
 with
 
-records as (
+all_records as (
 
     select * from {{ ref('int_usage_records_unioned') }}
 
@@ -37,6 +61,12 @@ records as (
 models as (
 
     select * from {{ ref('int_usage_models_resolved') }}
+
+),
+
+fingerprints as (
+
+    select * from {{ ref('int_usage_fingerprints') }}
 
 ),
 
@@ -58,6 +88,50 @@ teams as (
 
 ),
 
+{%- set built = usage_built_state(this, ref('int_usage_fingerprints')) if is_incremental() else {'rebuild_all': true} %}
+{% if not built.rebuild_all %}
+recently_built as (
+
+    select usage_id, fetched_at
+    from {{ this }}
+    where {{ usage_fetched_since(built.fetched_from, 'source', 'fetched_at', unbuilt_sources=false) }}
+
+),
+
+records as (
+
+    select all_records.*
+    from all_records
+    left join recently_built
+        on recently_built.usage_id = all_records.usage_id
+        and recently_built.fetched_at = all_records.fetched_at
+    where (
+        {{ usage_fetched_since(built.fetched_from, 'all_records.record_source', 'all_records.fetched_at') }}
+        and recently_built.usage_id is null
+    )
+    {%- if built.stale_keys %}
+        or (
+            coalesce(all_records.provider_as_written, ''),
+            coalesce(all_records.model_as_written, ''),
+            all_records.service_tier,
+            all_records.region
+        ) in (
+            {%- for key in built.stale_keys %}
+            ({% for value in key %}'{{ value | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %})
+            {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    {%- endif %}
+
+),
+{% else %}
+records as (
+
+    select * from all_records
+
+),
+{% endif %}
+
 resolved as (
 
     select
@@ -65,6 +139,8 @@ resolved as (
         models.provider,
         models.canonical_model_id,
         models.price_region,
+        fingerprints.pricing_fingerprint,
+        fingerprints.teams_fingerprint,
         case
             when records.context_window = '200k-1M' then 200001
             when records.record_kind = 'request' then records.prompt_tokens
@@ -77,6 +153,11 @@ resolved as (
         and models.model_key = coalesce(records.model_as_written, '')
         and models.service_tier = records.service_tier
         and models.region = records.region
+    inner join fingerprints
+        on fingerprints.provider_key = models.provider_key
+        and fingerprints.model_key = models.model_key
+        and fingerprints.service_tier = models.service_tier
+        and fingerprints.region = models.region
 
 ),
 
@@ -198,18 +279,21 @@ final as (
         end::numeric(38, 18) as cost_usd,
         nullif(attributed.price_version, '') as price_version,
         attributed.provider_reported_cost_usd,
-        attributed.provider_reported_cost_usd - (
+        (attributed.provider_reported_cost_usd - (
             {% for component, _ in components %}
             coalesce(attributed.{{ component }}_cost_usd, 0){% if not loop.last %} + {% endif %}
             {% endfor %}
-        ) as reported_cost_difference_usd,
+        ))::numeric(38, 18) as reported_cost_difference_usd,
         case
             when attributed.components_used = 0 then 'priced'
             when attributed.components_priced = 0 then 'unpriced_model'
             when attributed.components_priced < attributed.components_used then 'partial'
             when attributed.before_history then 'priced_before_history'
             else 'priced'
-        end as pricing_status
+        end as pricing_status,
+        attributed.fetched_at,
+        attributed.pricing_fingerprint,
+        attributed.teams_fingerprint
 
     from attributed
     left join teams on teams.team = attributed.team

@@ -9,21 +9,21 @@
 -- Per-key limits: the same for each API key with a monthly spend limit (team = the key's team).
 
 {%- set warning_share = var('budget_warning_share', 0.8) %}
-{%- set as_of = "'" ~ var('usage_as_of') ~ "'::date" if var('usage_as_of', none) else current_utc_date() %}
+{%- set as_of = usage_as_of() %}
 
 with
 
 daily as (
 
     select
-        coalesce(team, 'unattributed') as team,
+        team,
         api_key_id,
-        (used_at at time zone 'UTC')::date as day,
+        day,
         sum(cost_usd) as spend_usd,
         sum(requests) as requests
 
-    from {{ ref('fct_usage') }}
-    where (used_at at time zone 'UTC')::date <= {{ as_of }}
+    from {{ ref('int_usage_daily') }}
+    where day <= {{ as_of }}
     group by 1, 2, 3
 
 ),
@@ -87,6 +87,14 @@ month_spend as (
 
 ),
 
+first_days as (
+
+    select scope, subject, min(day) as first_day
+    from subject_days
+    group by 1, 2
+
+),
+
 weekday_profile as (
 
     -- Mean spend per weekday over the four weeks before each month's last observed day.
@@ -106,10 +114,9 @@ weekday_profile as (
         on subject_days.scope = month_spend.scope
         and subject_days.subject = month_spend.subject
         and subject_days.day = days.day::date
-    cross join lateral (
-        select min(day) as first_day from subject_days as firsts
-        where firsts.scope = month_spend.scope and firsts.subject = month_spend.subject
-    ) as first_days
+    inner join first_days
+        on first_days.scope = month_spend.scope
+        and first_days.subject = month_spend.subject
     group by 1, 2, 3, 4
 
 ),

@@ -6,13 +6,13 @@ with
 monthly as (
 
     select
-        date_trunc('month', used_at at time zone 'UTC')::date as month,
-        coalesce(team, 'unattributed') as team,
+        date_trunc('month', day)::date as month,
+        team,
         max(cost_centre) as cost_centre,
         sum(cost_usd) as spend_usd,
         sum(requests) as requests
 
-    from {{ ref('fct_usage') }}
+    from {{ ref('int_usage_daily') }}
     group by 1, 2
 
 ),

@@ -15,7 +15,7 @@
 -- Would-have cost: quantity * new price / 1e6 (token components are priced per million tokens, unit `mtok`; usage
 -- is only ever priced in `mtok`).
 
-{%- set as_of = "'" ~ var('usage_as_of') ~ "'::date" if var('usage_as_of', none) else current_utc_date() %}
+{%- set as_of = usage_as_of() %}
 
 with
 
@@ -27,18 +27,9 @@ usage_window as (
 
 ),
 
-records as (
-
-    select usage_id, price_version
-    from {{ ref('fct_usage') }}
-    cross join usage_window
-    where used_at >= usage_window.window_start::timestamp at time zone 'UTC'
-        and used_at < (usage_window.window_end + 1)::timestamp at time zone 'UTC'
-
-),
-
 components as (
 
+    -- The window's records only: the filter on used_at reaches fct_usage's scan below the unpivot.
     select
         components.provider,
         components.canonical_model_id,
@@ -48,12 +39,12 @@ components as (
         components.cost_usd,
         -- The fct_price_history row that priced the component, from the record's price_version
         -- (`input=<price_history_id>,output=...`): its condition and region say which series priced it.
-        (regexp_match(records.price_version, '(?:^|,)' || components.component || '=([^,]+)'))[1]
+        (regexp_match(components.price_version, '(?:^|,)' || components.component || '=([^,]+)'))[1]
             as price_history_id
 
     from {{ ref('int_usage_components_priced') }} as components
-    inner join records on records.usage_id = components.usage_id
-    where components.cost_usd is not null
+    where {{ in_usage_window('components.used_at') }}
+        and components.cost_usd is not null
 
 ),
 

@@ -2,17 +2,17 @@
 
 with
 
-usage as (
+daily as (
 
-    select * from {{ ref('fct_usage') }}
+    select * from {{ ref('int_usage_daily') }}
 
 ),
 
 final as (
 
     select
-        (used_at at time zone 'UTC')::date as day,
-        coalesce(team, 'unattributed') as team,
+        day,
+        team,
         provider,
         canonical_model_id,
         sum(requests) as requests,
@@ -20,11 +20,11 @@ final as (
         sum(cache_read_tokens) as cache_read_tokens,
         sum(output_tokens) as output_tokens,
         sum(cost_usd) as cost_usd,
-        count(*) filter (where pricing_status = 'priced_before_history') as records_priced_before_history,
-        count(*) filter (where pricing_status in ('unpriced_model', 'partial')) as records_not_fully_priced,
-        count(*) as records
+        sum(records_priced_before_history) as records_priced_before_history,
+        sum(records_not_fully_priced) as records_not_fully_priced,
+        sum(records) as records
 
-    from usage
+    from daily
     group by 1, 2, 3, 4
 
 )

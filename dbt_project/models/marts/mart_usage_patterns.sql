@@ -19,7 +19,7 @@
 --   - genai-prices marks the model as deprecated (the id as written, else the canonical id; the flag has no date).
 -- The catalogs keep no history of announcements, so a replay uses today's knowledge of the dates.
 
-{%- set as_of = "'" ~ var('usage_as_of') ~ "'::date" if var('usage_as_of', none) else current_utc_date() %}
+{%- set as_of = usage_as_of() %}
 {%- set retiring_horizon_days = 90 %}
 {%- set profiles = [('hour_of_day', 0, 23), ('weekday', 1, 7)] %}
 
@@ -102,9 +102,8 @@ usage as (
     left join registry_ids as registry_canonical
         on registry_canonical.provider = records.provider
         and registry_canonical.model_id = records.canonical_model_id
-    -- A range on used_at itself (not on its day) so an index on it can serve the window.
-    where records.used_at >= usage_window.window_start::timestamp at time zone 'UTC'
-        and records.used_at < (usage_window.window_end + 1)::timestamp at time zone 'UTC'
+    -- A range on used_at itself (not on its day): the scan filters on it.
+    where {{ in_usage_window('records.used_at') }}
 
 ),
 

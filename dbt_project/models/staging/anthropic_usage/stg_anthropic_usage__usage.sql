@@ -41,7 +41,8 @@ renamed as (
         coalesce(output_tokens, 0)::bigint as output_tokens,
         null::bigint as reasoning_tokens,
         null::numeric(38, 18) as provider_reported_cost_usd,
-        api::text as api
+        api::text as api,
+        fetched_at::timestamptz as fetched_at
 
     from read_last
 

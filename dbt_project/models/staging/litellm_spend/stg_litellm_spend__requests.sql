@@ -43,7 +43,8 @@ renamed as (
         model_group::text as model_group,
         call_type::text as call_type,
         end_user::text as end_user,
-        cache_hit::boolean as cache_hit
+        cache_hit::boolean as cache_hit,
+        fetched_at::timestamptz as fetched_at
 
     from source
 

@@ -40,7 +40,8 @@ renamed as (
         0::bigint as cache_write_1h_tokens,
         coalesce(output_tokens, 0)::bigint as output_tokens,
         null::bigint as reasoning_tokens,
-        null::numeric(38, 18) as provider_reported_cost_usd
+        null::numeric(38, 18) as provider_reported_cost_usd,
+        fetched_at::timestamptz as fetched_at
 
     from source
     -- Images, speech and transcription buckets count images, characters and seconds, which no token price covers.

@@ -45,7 +45,8 @@ renamed as (
         null::numeric(38, 18) as provider_reported_cost_usd,
         record_key::text as record_key,
         file_name::text as file_name,
-        line_number::bigint as line_number
+        line_number::bigint as line_number,
+        fetched_at::timestamptz as fetched_at
 
     from source
 
