@@ -34,6 +34,17 @@ SUPERUSER = "modelatlas"
 # PostgreSQL refuses to run as root; when we are root the server runs as this unprivileged account.
 SYSTEM_USER = "embedded_postgres"
 _START_TIMEOUT_S = 60
+# The server is a single-node analytics warehouse: sorts and hashes over millions of usage records stay in memory
+# instead of spilling to disk (PostgreSQL's 4MB work_mem), index builds get room, a big load does not checkpoint
+# every gigabyte, and, with no replica to feed (minimal WAL), a table dbt creates and fills in one transaction is
+# written once instead of also to the write-ahead log.
+SERVER_SETTINGS = {
+    "work_mem": "64MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "4GB",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -193,7 +204,8 @@ class EmbeddedWarehouse:
     def _pg_ctl_start(self) -> None:
         log.info("starting the embedded warehouse on 127.0.0.1:%s", self.port)
         # TCP only: a unix socket path under a deep MODELATLAS_HOME can exceed the 107-byte limit.
-        options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories=''"
+        settings = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
+        options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' {settings}"
         started = time.monotonic()
         try:
             self._pg_ctl(
