@@ -2,7 +2,7 @@
 loaded by the engine, then real `dbt build`s.
 
 After each change (a new file; a first price for a model that had none; a teams file that moves a member and
-changes a cost centre), the
+changes a cost centre; a table built by an earlier release, without the incremental columns), the
 incremental build gives the rows a full refresh gives, and it rewrites only the records the change touches: a row
 PostgreSQL did not write again keeps its transaction id (`xmin`).
 """
@@ -23,7 +23,7 @@ from modelatlas.pipelines.registry import sources
 from modelatlas.simulator import Simulator, sample_environment
 from modelatlas.simulator.genai_prices import RegistryHandler
 from modelatlas.warehouse import ConnectionInfo, read_only_query
-from modelatlas.warehouse.service import ensure_database
+from modelatlas.warehouse.service import connect, ensure_database
 from tests.dbt_cli import run_dbt
 
 DATABASE = "modelatlas_usage_incremental_test"
@@ -165,17 +165,25 @@ def builds(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory)
             teams_file.write_text(TEAMS_MOVED)
             load(teams.SPEC, {teams.FILE_VARIABLE: str(teams_file)})
 
+        def built_by_an_earlier_release() -> None:
+            with connect(info, autocommit=True) as conn:
+                conn.execute(
+                    "alter table marts.fct_usage"
+                    " drop column fetched_at, drop column pricing_fingerprint, drop column teams_fingerprint"
+                )
+
         yield {
             "first": first,
             "new_file": after(new_file),
             "omega_priced": after(first_price_for_omega),
             "member_moved": after(moved_member),
+            "upgraded": after(built_by_an_earlier_release),
             "info": info,
         }
 
 
 def test_each_incremental_build_gives_the_rows_of_a_full_refresh(builds: dict[str, Any]) -> None:
-    for step in ("new_file", "omega_priced", "member_moved"):
+    for step in ("new_file", "omega_priced", "member_moved", "upgraded"):
         assert builds[step]["rows"] == builds[step]["full_refresh"], step
 
 
@@ -210,4 +218,10 @@ def test_a_teams_file_change_attributes_every_record_again(builds: dict[str, Any
         ("r-3", "ads", "cc-2"),
         ("r-4", "ads", "cc-2"),
     ]
+    assert all(after["writes"][record] != xmin for record, xmin in before["refreshed_writes"].items())
+
+
+def test_a_table_without_the_incremental_columns_is_built_again_in_full(builds: dict[str, Any]) -> None:
+    before, after = builds["member_moved"], builds["upgraded"]
+    assert after["costs"] == before["costs"]
     assert all(after["writes"][record] != xmin for record, xmin in before["refreshed_writes"].items())
