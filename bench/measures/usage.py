@@ -83,9 +83,9 @@ FULL_SELECTION = ("+fct_usage",)
 # Then, untimed against a target, the models downstream of fct_usage over the year and their inputs fct_usage does not
 # need (dim_models, fct_price_changes, the other usage sources' cost tables, the teams' key limits): the marts.
 MARTS_SELECTION = ("@fct_usage", "--exclude", "+fct_usage")
-# After a day of requests loads: fct_usage and the marts again (every model above fct_usage reads no request row but
-# the resolved models, whose (provider, model) pairs the day repeats).
-INCREMENTAL_SELECTION = ("fct_usage+",)
+# After a day of requests loads: what the daemon builds then, everything downstream of the request-log staging (the
+# resolved names, the fingerprints, fct_usage incrementally and the marts).
+INCREMENTAL_SELECTION = ("stg_usage_files__requests+",)
 FULL_BUILD = "dbt build of fct_usage and upstream over the year"
 MARTS_BUILD = "dbt build of the marts downstream over the year"
 INCREMENTAL_BUILD = "dbt build of fct_usage and downstream after an incremental day"
