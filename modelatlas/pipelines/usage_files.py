@@ -1,21 +1,22 @@
 """Request logs dropped into a folder (`MODELATLAS_USAGE_DIR`): CSV or JSON Lines files, one request per line.
 
 Each file is loaded once, by the SHA-256 of its content: the hashes already loaded are kept in the source's state,
-so a file seen again (or the same content under another name) is skipped. Files are parsed through Arrow: every CSV
-field is read as text and converted column by column. A line that does not convert still becomes a `requests` row,
-carrying `parse_error` (why) and `raw_line`; the gate's "the line parses" check quarantines it into
-`dq.quarantine` with its file and line number while the rest of the file loads. Provider and model are kept as
-written: the dbt layer resolves them.
+so a file seen again (or the same content under another name) is skipped. Files are parsed through Arrow, a slice of
+lines at a time: every CSV field is read as text and converted column by column. A line that does not convert still
+becomes a `requests` row, carrying `parse_error` (why) and `raw_line`; the gate's "the line parses" check quarantines
+it into `dq.quarantine` with its file and line number while the rest of the file loads. Provider and model are kept
+as written: the dbt layer resolves them.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import gzip
 import hashlib
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,9 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 # A run stops taking new files once it holds this many lines; the rest wait for the next run.
 BATCH_LINES = 1_000_000
+# A file's lines are split into fields and converted this many at a time: the copies each step makes stay a slice's
+# size. A month of requests (121 MiB) converted at once took 1.1 GiB above what the process held before.
+PARSE_LINES = 100_000
 # The text of a malformed line kept with its quarantined row.
 MAX_RAW_CHARS = 2_000
 LISTED_FILES = 5
@@ -153,16 +157,22 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def read_text(path: Path) -> tuple[str, bool]:
-    """A file's text (gunzipped when it ends in .gz, a UTF-8 byte order mark dropped), and whether all of it was
-    UTF-8 (bytes that are not are replaced by U+FFFD)."""
+def read_text(path: Path) -> tuple[pa.Array, bool]:
+    """A file's text as one Arrow string (gunzipped when it ends in .gz, a UTF-8 byte order mark dropped), and
+    whether all of it was UTF-8 (bytes that are not are replaced by U+FFFD). UTF-8 text is the file's bytes
+    themselves: decoded, a month of requests was three copies of itself at once."""
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         data = gzip.decompress(data)
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    content = pa.py_buffer(data).slice(start)
+    offsets = pa.array([0, content.size], pa.int64()).buffers()[1]
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, content])
     try:
-        return data.decode("utf-8-sig"), True
-    except UnicodeDecodeError:
-        return data.decode("utf-8-sig", errors="replace"), False
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return pa.array([data.decode("utf-8-sig", errors="replace")], pa.large_string()), False
+    return text, True
 
 
 def mark_undecodable(text: pa.Table, lines: pa.Array) -> pa.Table:
@@ -173,10 +183,12 @@ def mark_undecodable(text: pa.Table, lines: pa.Array) -> pa.Table:
     return text.set_column(text.schema.get_field_index("parse_error"), "parse_error", errors)
 
 
-def physical_lines(text: str) -> pa.Array:
-    """The text's lines, split on LF (a CR before it dropped); line N is at position N - 1."""
-    split = pc.split_pattern(pa.array([text], pa.large_string()), "\n")
-    lines: pa.Array = pc.utf8_rtrim(pc.list_flatten(split), characters="\r")
+def physical_lines(text: pa.Array) -> pa.Array:
+    """The lines of a text (one Arrow string), split on LF (a CR before it dropped); line N is at position N - 1."""
+    lines: pa.Array = pc.list_flatten(pc.split_pattern(text, "\n"))
+    # Trimming copies every line: a file without carriage returns has none to drop.
+    if pc.any(pc.match_substring(text, "\r")).as_py():
+        lines = pc.utf8_rtrim(lines, characters="\r")
     return lines
 
 
@@ -242,21 +254,45 @@ def numbered_csv(numbers: pa.Array, texts: pa.Array) -> pa.Buffer:
     return buffer
 
 
-def csv_text_table(lines: pa.Array, file_name: str) -> tuple[pa.Table, tuple[str, ...]]:
-    """The fields of a CSV file's lines as text, through Arrow's CSV reader; the first non-blank line is the header.
+@dataclass(frozen=True)
+class CsvHeader:
+    """A CSV file's header: the position of its line, its column names and what is said about them."""
+
+    position: int
+    names: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def first_filled(lines: pa.Array) -> int | None:
+    """The position of the first line that is not blank, None when all are; read a slice at a time."""
+    for start in range(0, len(lines), PARSE_LINES):
+        filled = _positions(pc.invert(_blank(lines.slice(start, PARSE_LINES))))
+        if len(filled):
+            return start + int(filled[0].as_py())
+    return None
+
+
+def csv_header(lines: pa.Array, file_name: str) -> CsvHeader:
+    """The first non-blank line as the header (past the last line when every line is blank: no line is data);
+    UnreadableFileError without every required field."""
+    position = first_filled(lines)
+    if position is None:
+        return CsvHeader(len(lines), ())
+    names = header_fields(lines[position].as_py(), file_name)
+    ignored = sorted({name for name in names if name and name not in FIELDS})
+    notes = (f"{file_name}: columns {', '.join(ignored)} ignored",) if ignored else ()
+    return CsvHeader(position, tuple(names), notes)
+
+
+def csv_text_table(lines: pa.Array, first_number: int, names: Sequence[str]) -> pa.Table:
+    """The fields of CSV data lines as text (line `first_number` first, blank ones skipped), through Arrow's CSV
+    reader, under the header's `names`.
 
     Each line is prefixed with its number before Arrow reads it, so every row knows its line, even when Arrow
     drops one. A line with an unclosed quote would run into the next ones: it is left out as malformed first.
     """
-    filled = _positions(pc.invert(_blank(lines)))
-    if len(filled) == 0:
-        return _empty_text_table(), ()
-    header_at = filled[0].as_py()
-    names = header_fields(lines[header_at].as_py(), file_name)
-    ignored = sorted({name for name in names if name and name not in FIELDS})
-    notes = (f"{file_name}: columns {', '.join(ignored)} ignored",) if ignored else ()
-    data = filled.slice(1)
-    numbers = pc.add(data, 1)
+    data = _positions(pc.invert(_blank(lines)))
+    numbers = pc.add(data, first_number)
     texts = pc.take(lines, data)
     unclosed = pc.not_equal(pc.bit_wise_and(pc.count_substring(texts, '"'), 1), 0)
     bad_numbers = pc.filter(numbers, unclosed).to_pylist()
@@ -264,7 +300,7 @@ def csv_text_table(lines: pa.Array, file_name: str) -> tuple[pa.Table, tuple[str
     closed = pc.invert(unclosed)
     numbers, texts = pc.filter(numbers, closed), pc.filter(texts, closed)
     if len(numbers) == 0:
-        return unsplit, notes
+        return unsplit
     body = numbered_csv(numbers, texts)
     # The real names may repeat or be empty outside the format's fields: Arrow reads them under names of their own.
     columns = ["__line", *(name if name in FIELDS else f"__ignored_{i}" for i, name in enumerate(names))]
@@ -290,7 +326,7 @@ def csv_text_table(lines: pa.Array, file_name: str) -> tuple[pa.Table, tuple[str
     split = _text_table({name: read.column(name) for name in read.column_names}, read.column("__line"), len(read))
     wrong_width.sort()
     skipped = _unsplit_lines([number for number, _ in wrong_width], [reason for _, reason in wrong_width])
-    return pa.concat_tables([split, unsplit, skipped]), notes
+    return pa.concat_tables([split, unsplit, skipped])
 
 
 def json_kind(value: Any) -> str:
@@ -336,16 +372,17 @@ def json_line_fields(line: str) -> tuple[dict[str, str | None], str | None]:
     return fields, SEPARATOR.join(errors) or None
 
 
-def jsonl_text_table(lines: pa.Array) -> pa.Table:
-    """The fields of a JSON Lines file's lines as text, one JSON object a line (blank lines skipped)."""
+def jsonl_text_table(lines: pa.Array, first_number: int = 1) -> pa.Table:
+    """The fields of JSON Lines lines as text (line `first_number` first), one JSON object a line (blank lines
+    skipped)."""
     numbers: list[int] = []
     columns: dict[str, list[str | None]] = {name: [] for name in FIELDS}
     errors: list[str | None] = []
-    for position, line in enumerate(lines.to_pylist()):
+    for number, line in enumerate(lines.to_pylist(), first_number):
         if not line.strip():
             continue
         fields, error = json_line_fields(line)
-        numbers.append(position + 1)
+        numbers.append(number)
         errors.append(error)
         for name in FIELDS:
             columns[name].append(None if error else fields.get(name))
@@ -510,18 +547,44 @@ def typed_requests(
     return pa.table({name: columns[name] for name in REQUEST_SCHEMA.names}, schema=REQUEST_SCHEMA)
 
 
-def parse_file(path: Path, *, file_hash: str, fetched_at: datetime) -> ParsedFile:
-    """One file's `requests` rows; UnreadableFileError when its CSV header lacks a required field."""
+def file_lines(path: Path) -> tuple[pa.Array, bool]:
+    """A file's physical lines and whether all of it was UTF-8 (`read_text`); its text is not kept."""
     text, utf8 = read_text(path)
-    lines = physical_lines(text)
-    notes: tuple[str, ...] = ()
-    if path.name.lower().endswith(CSV_SUFFIXES):
-        fields, notes = csv_text_table(lines, path.name)
-    else:
-        fields = jsonl_text_table(lines)
-    if not utf8:
-        fields = mark_undecodable(fields, lines)
-    requests = typed_requests(fields, lines, file_hash=file_hash, file_name=path.name, fetched_at=fetched_at)
+    return physical_lines(text), utf8
+
+
+# A reader of data lines into a text table: (the lines, the number of the first) -> its text table.
+TextReader = Callable[[pa.Array, int], pa.Table]
+
+
+def text_reader(lines: pa.Array, file_name: str) -> tuple[int, TextReader, tuple[str, ...]]:
+    """Where a file's data lines start, how they are read and the notes its header gives: a CSV file's after its
+    header, under its names; a JSON Lines file's from the first line."""
+    if not file_name.lower().endswith(CSV_SUFFIXES):
+        return 0, jsonl_text_table, ()
+    header = csv_header(lines, file_name)
+    return header.position + 1, functools.partial(csv_text_table, names=header.names), header.notes
+
+
+def text_tables(lines: pa.Array, first: int, read: TextReader, utf8: bool) -> Iterator[pa.Table]:
+    """The text tables of the lines from position `first` on, `PARSE_LINES` lines each; in a file that was not all
+    UTF-8, every line holding a replaced byte is malformed."""
+    for start in range(first, len(lines), PARSE_LINES):
+        fields = read(lines.slice(start, PARSE_LINES), start + 1)
+        yield fields if utf8 else mark_undecodable(fields, lines)
+
+
+def parse_file(path: Path, *, file_hash: str, fetched_at: datetime) -> ParsedFile:
+    """One file's `requests` rows, converted `PARSE_LINES` lines at a time; UnreadableFileError when its CSV header
+    lacks a required field."""
+    lines, utf8 = file_lines(path)
+    first, read, notes = text_reader(lines, path.name)
+
+    def typed(fields: pa.Table) -> pa.Table:
+        return typed_requests(fields, lines, file_hash=file_hash, file_name=path.name, fetched_at=fetched_at)
+
+    converted = [typed(fields) for fields in text_tables(lines, first, read, utf8)] or [typed(_empty_text_table())]
+    requests = pa.concat_tables(converted)
     malformed = requests.num_rows - pc.count(requests.column("parse_error"), mode="only_null").as_py()
     return ParsedFile(requests=requests, lines=requests.num_rows, malformed=malformed, notes=notes)
 

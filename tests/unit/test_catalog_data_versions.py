@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from modelatlas.pipelines import huggingface, openai, openrouter
 from modelatlas.pipelines.catalog import catalog_rows
 from modelatlas.pipelines.engine import data_version, tracked_contents
+from modelatlas.pipelines.spec import TableSpec
 from modelatlas.simulator.core import load_fixture
 
 MODELS = openai.SPEC.table("models")
@@ -94,3 +95,26 @@ def test_a_time_series_version_moves_with_one_microsecond_and_not_with_the_order
     moved = table.set_column(0, "observed_at", pa.array(times, type=table.schema.field("observed_at").type))
     assert data_version(spec, table.take(list(reversed(range(table.num_rows))))) == data_version(spec, table)
     assert data_version(spec, moved) != data_version(spec, table)
+
+
+def test_versions_stay_what_earlier_loads_recorded_whatever_the_chunks() -> None:
+    # Recorded versions decide what rebuilds: the same content must keep the same version across releases.
+    spec = TableSpec(
+        name="t",
+        description="",
+        columns={"key": "text", "at": "timestamp", "n": "bigint"},
+        version_columns=("key", "at", "n", "blob"),
+    )
+    at = [datetime(2026, 1, 1, tzinfo=UTC), None, datetime(2026, 1, 2, tzinfo=UTC)]
+    table = pa.table(
+        {
+            "key": ["b", None, "a"],
+            "at": pa.array(at, pa.timestamp("us", tz="UTC")),
+            "n": [1, None, 3],
+            "blob": pa.array([b"\xff", b"ok", None], pa.binary()),  # not text: hashed as JSON
+        }
+    )
+    assert data_version(spec, table) == "79390b254063c28024125f08cc182394"
+    assert data_version(spec, pa.concat_tables([table.slice(0, 1), table.slice(1)])) == data_version(spec, table)
+    assert hub_version("models", HUB) == "c38b1dfb271fd3c3ed7bee207a63833b"
+    assert hub_version("model_stats", HUB) == "982e34212b2b535f4f84c26c7c3dc42a"

@@ -20,7 +20,7 @@ from modelatlas.pipelines.catalog import catalog_rows
 from modelatlas.pipelines.genai_prices.expectations import KNOWN_COMPONENTS
 from modelatlas.pipelines.openrouter import CATALOG
 from modelatlas.pipelines.prices import MappingStats, openrouter_price_points
-from modelatlas.pipelines.quality import Baseline, GateSettings, Suite, validate_batch
+from modelatlas.pipelines.quality import Baseline, GateSettings, Suite, gate, validate_batch
 from modelatlas.pipelines.quality.gate import gate_batch, passing_rows
 from modelatlas.pipelines.quality.validation import key_part
 from modelatlas.pipelines.spec import Batch
@@ -110,6 +110,33 @@ def test_an_arrow_batch_gets_the_same_verdict_as_dicts() -> None:
     assert from_arrow.row_failures() == from_dicts.row_failures()
     assert sorted(from_arrow.row_failures()) == [5, 8, 9]
     assert passing_rows(table, from_arrow.passing_mask()).num_rows == len(rows) - 3
+
+
+@pytest.mark.parametrize("failing", [(), (0,), (3, 4), (9,), tuple(range(10)), tuple(range(0, 10, 2))])
+def test_the_passing_rows_of_a_table_are_those_a_filter_keeps(failing: tuple[int, ...]) -> None:
+    table = pa.concat_tables([pa.table({"n": range(5), "s": list("abcde")})] * 2)
+    mask = [position not in failing for position in range(table.num_rows)]
+    passing = passing_rows(table, mask)
+    assert isinstance(passing, pa.Table)
+    assert passing.equals(table.filter(pa.array(mask)))
+    assert passing.schema == table.schema
+
+
+def test_a_table_with_few_failing_rows_passes_as_slices_of_itself_and_with_many_as_a_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = pa.table({"n": range(1000)})
+    mask = [position % 100 != 7 for position in range(table.num_rows)]
+    passing = passing_rows(table, mask)
+    assert isinstance(passing, pa.Table)
+    assert passing.column("n").to_pylist() == [n for n in range(1000) if n % 100 != 7]
+    assert passing.column("n").chunks[0].buffers()[1].address == table.column("n").chunks[0].buffers()[1].address
+    monkeypatch.setattr(gate, "MAX_SLICED_FAILURES", 5)
+    copied = passing_rows(table, mask)
+    assert isinstance(copied, pa.Table)
+    assert copied.equals(passing) and copied.column("n").num_chunks == 1
+    with pytest.raises(ValueError, match="999 flags for 1000 rows"):
+        passing_rows(table, mask[1:])
 
 
 def test_a_catalog_that_shrank_by_more_than_the_share_is_blocked() -> None:

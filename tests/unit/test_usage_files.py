@@ -313,3 +313,32 @@ def test_a_200k_line_csv_parses_through_arrow(tmp_path: Path) -> None:
     assert isinstance(parsed.requests, pa.Table)
     assert parsed.requests.num_rows == 200_000 and parsed.malformed == 0
     assert parsed.requests.column("line_number")[-1].as_py() == 200_001
+
+
+@pytest.mark.parametrize("name", ["usage.csv", "usage.jsonl"])
+def test_a_file_read_a_few_lines_at_a_time_parses_as_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    good = "2026-11-03T09:00:00Z,openai,gpt-4o,10,0,1"
+    if name.endswith(".csv"):
+        lines = ["", " ", f"{HEADER},extra", good + ",x", "", "soon,openai,,1,0,1,x", good, '"a,b,1,0,1,x', good + "\r"]
+    else:
+        item = '{"timestamp": "2026-11-03T09:00:00Z", "provider": "openai", "model": "gpt-4o", "input_tokens": 10, '
+        lines = ["", item + '"cached_input_tokens": 0, "output_tokens": 1}', "{bad", "[1]", "", item + '"x": 1}']
+    path = tmp_path / name
+    path.write_bytes("\n".join(lines).encode() + b"\n" + "\ufffd\n".encode() + b"\xff\n")
+    whole = parse_file(path, file_hash="h", fetched_at=AT)
+    monkeypatch.setattr(usage_files, "PARSE_LINES", 2)
+    sliced = parse_file(path, file_hash="h", fetched_at=AT)
+    assert sliced.requests.num_rows > 2 and sliced.requests.num_columns == len(REQUEST_SCHEMA)
+    assert sliced.requests.equals(whole.requests)
+    assert (sliced.lines, sliced.malformed, sliced.notes) == (whole.lines, whole.malformed, whole.notes)
+
+
+def test_a_byte_order_mark_is_dropped_and_a_file_of_blank_lines_has_no_row(tmp_path: Path) -> None:
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\n2026-11-03T09:00:00Z,openai,gpt-4o,1,0,1\n".encode())
+    assert [row["parse_error"] for row in rows_of(marked)] == [None]
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n \n\r\n")
+    assert parse_file(blank, file_hash="h", fetched_at=AT).requests.num_rows == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -62,11 +63,30 @@ def batch_id_of(tables: Mapping[str, Rows], now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+# A table with at most this many failing rows passes as slices of itself between them, else as a filtered copy.
+MAX_SLICED_FAILURES = 100
+
+
+def passing_runs(mask: Sequence[bool]) -> list[tuple[int, int]]:
+    """(offset, length) of each run of rows whose flag is True, in order."""
+    bounds = [-1, *(position for position, keep in enumerate(mask) if not keep), len(mask)]
+    return [(before + 1, after - before - 1) for before, after in pairwise(bounds) if after - before > 1]
+
+
 def passing_rows(rows: Rows, mask: Sequence[bool]) -> Rows:
-    """The rows whose flag is True, in the batch's own shape."""
-    if isinstance(rows, pa.Table):
+    """The rows whose flag is True, in the batch's own shape.
+
+    A table with few failing rows gives slices of itself: filtering copied a month of requests (340 MiB of Arrow
+    buffers, still held by the batch) to leave out its five malformed lines.
+    """
+    if not isinstance(rows, pa.Table):
+        return [row for row, keep in zip(rows, mask, strict=True) if keep]
+    if len(mask) != rows.num_rows:
+        raise ValueError(f"{len(mask)} flags for {rows.num_rows} rows")
+    if mask.count(False) > MAX_SLICED_FAILURES:
         return rows.filter(pa.array(list(mask), type=pa.bool_()))
-    return [row for row, keep in zip(rows, mask, strict=True) if keep]
+    runs = passing_runs(mask)
+    return pa.concat_tables([rows.slice(offset, length) for offset, length in runs]) if runs else rows.slice(0, 0)
 
 
 def _row_at(rows: Rows, position: int) -> Mapping[str, Any]:
