@@ -50,6 +50,12 @@ LISTED_FILES = 5
 NOT_UTF8 = "the line holds bytes that are not UTF-8"
 # Between the reasons of one malformed line.
 SEPARATOR = "; "
+# Why a CSV line is not split into fields.
+CARRIAGE_RETURN = "a carriage return (\\r) in the middle of the line"
+UNCLOSED_QUOTE = 'a quote (") is not closed on its line'
+MISPLACED_QUOTE = 'a quote (") is out of place: a field is quoted whole, a quote inside it doubled'
+RUNS_ON = "a quoted field runs on past the end of the line"
+UNREAD = "the line could not be split into fields"
 
 REQUIRED_FIELDS = ("timestamp", "provider", "model", "input_tokens", "cached_input_tokens", "output_tokens")
 OPTIONAL_FIELDS = (
@@ -77,6 +83,13 @@ ZONE = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 # Times outside these years are typing errors (and PostgreSQL refuses year 0).
 PLAUSIBLE_YEARS = (1970, 2100)
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+# A line of CSV fields as RFC 4180 has them: each unquoted without a quote, or quoted whole with its quotes doubled.
+_FIELD = r'(?:[^",]*|"(?:[^"]|"")*")'
+WHOLE_FIELDS = rf"^{_FIELD}(?:,{_FIELD})*$"
+# A field as Arrow's CSV reader takes it: quoted when it starts with a quote (the text after the closing quote
+# kept), a quote anywhere else a character. A line it ends inside a quoted field runs on into the lines after it.
+_ARROW_FIELD = r'(?:"(?:[^"]|"")*"(?:[^",][^,]*)?|[^",][^,]*|)'
+OPEN_AT_END = rf'^(?:{_ARROW_FIELD},)*"(?:[^"]|"")*$'
 
 REQUEST_COLUMNS: dict[str, DataType] = {
     "record_key": "text",
@@ -205,7 +218,7 @@ def _empty_text_table() -> pa.Table:
     return _TEXT_SCHEMA.empty_table()
 
 
-def _unsplit_lines(line_numbers: Sequence[int], reasons: Sequence[str]) -> pa.Table:
+def _unsplit_lines(line_numbers: Sequence[int] | pa.Array, reasons: Sequence[str] | pa.Array) -> pa.Table:
     """Lines that could not be split into fields: only their number and why."""
     count = len(line_numbers)
     return pa.table(
@@ -284,37 +297,74 @@ def csv_header(lines: pa.Array, file_name: str) -> CsvHeader:
     return CsvHeader(position, tuple(names), notes)
 
 
-def csv_text_table(lines: pa.Array, first_number: int, names: Sequence[str]) -> pa.Table:
-    """The fields of CSV data lines as text (line `first_number` first, blank ones skipped), through Arrow's CSV
-    reader, under the header's `names`.
+def text_bytes(texts: pa.Array) -> bytes:
+    """The UTF-8 bytes of `texts`, one after the other."""
+    _, offsets, data = texts.buffers()
+    if len(texts) == 0 or data is None:
+        return b""
+    offset_type = pa.int64() if pa.types.is_large_string(texts.type) else pa.int32()
+    bounds = pa.Array.from_buffers(offset_type, texts.offset + len(texts) + 1, [None, offsets])
+    start, end = bounds[texts.offset].as_py(), bounds[texts.offset + len(texts)].as_py()
+    joined: bytes = data.slice(start, end - start).to_pybytes()
+    return joined
 
-    Each line is prefixed with its number before Arrow reads it, so every row knows its line, even when Arrow
-    drops one. A line with an unclosed quote would run into the next ones: it is left out as malformed first.
-    """
-    data = _positions(pc.invert(_blank(lines)))
-    numbers = pc.add(data, first_number)
-    texts = pc.take(lines, data)
-    unclosed = pc.not_equal(pc.bit_wise_and(pc.count_substring(texts, '"'), 1), 0)
-    bad_numbers = pc.filter(numbers, unclosed).to_pylist()
-    unsplit = _unsplit_lines(bad_numbers, ['a quote (") is not closed on its line'] * len(bad_numbers))
-    closed = pc.invert(unclosed)
-    numbers, texts = pc.filter(numbers, closed), pc.filter(texts, closed)
-    if len(numbers) == 0:
-        return unsplit
-    body = numbered_csv(numbers, texts)
+
+def _holding(texts: pa.Array, character: str, held: bool) -> pa.Array:
+    """Whether each of `texts` holds `character`, all False without searching them when none does (`held`)."""
+    holding: pa.Array = pc.match_substring(texts, character) if held else pa.repeat(pa.scalar(False), len(texts))
+    return holding
+
+
+def split_faults(texts: pa.Array) -> pa.Array:
+    """Why each CSV line cannot be read as one row of its own, its fields as RFC 4180 has them (null where it can):
+    Arrow's reader ends a row at a carriage return, reads on into the next lines from a quote left open, and keeps
+    the text after a closing quote in the field."""
+    # Most slices hold neither: one search of their bytes takes a millisecond, one line at a time twenty.
+    joined = text_bytes(texts)
+    has_return, has_quote = b"\r" in joined, b'"' in joined
+    del joined
+    if not (has_return or has_quote):
+        return pa.nulls(len(texts), pa.string())
+    carriage_return = _holding(texts, "\r", has_return)
+    suspect = pc.or_(carriage_return, _holding(texts, '"', has_quote))
+    positions = _positions(suspect)
+    suspects = texts.take(positions)
+    misquoted = pc.invert(pc.match_substring_regex(suspects, WHOLE_FIELDS))
+    open_at_end = pc.match_substring_regex(pc.filter(suspects, misquoted), OPEN_AT_END)
+    kinds = pc.if_else(open_at_end, UNCLOSED_QUOTE, MISPLACED_QUOTE)
+    quote_reason = pc.replace_with_mask(pa.nulls(len(suspects), pa.string()), misquoted, kinds)
+    return_reason = _where(carriage_return.take(positions), pa.scalar(CARRIAGE_RETURN))
+    both = pc.binary_join_element_wise(return_reason, quote_reason, SEPARATOR)
+    reasons = pc.coalesce(both, return_reason, quote_reason)
+    faults: pa.Array = pc.replace_with_mask(pa.nulls(len(texts), pa.string()), suspect, reasons)
+    return faults
+
+
+def line_number_prefix(text: str) -> int | None:
+    """The number `numbered_csv` put before a row's text, None when the row does not start with one."""
+    prefix = text.split(",", 1)[0]
+    return int(prefix) if prefix.isascii() and prefix.isdigit() else None
+
+
+def arrow_fields(numbers: pa.Array, texts: pa.Array, names: Sequence[str]) -> pa.Table:
+    """The text table of CSV lines read by Arrow's CSV reader under the header's `names`, a line of another width
+    unsplit; ArrowInvalid when the reader fails."""
     # The real names may repeat or be empty outside the format's fields: Arrow reads them under names of their own.
     columns = ["__line", *(name if name in FIELDS else f"__ignored_{i}" for i, name in enumerate(names))]
     wrong_width: list[tuple[int, str]] = []
     lock = threading.Lock()
 
     def keep_wrong_width(row: Any) -> str:
-        number = int(str(row.text).split(",", 1)[0])
-        with lock:
-            wrong_width.append((number, f"{fields_count(row.actual_columns - 1)} where the header has {len(names)}"))
+        # An exception here would fail the whole read: a row without its number is left to `accounted`.
+        number = line_number_prefix(str(row.text))
+        reason = f"{fields_count(row.actual_columns - 1)} where the header has {len(names)}"
+        if number is not None:
+            with lock:
+                wrong_width.append((number, reason))
         return "skip"
 
     read = pa_csv.read_csv(
-        pa.BufferReader(body),
+        pa.BufferReader(numbered_csv(numbers, texts)),
         read_options=pa_csv.ReadOptions(column_names=columns),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_wrong_width),
         convert_options=pa_csv.ConvertOptions(
@@ -326,7 +376,75 @@ def csv_text_table(lines: pa.Array, first_number: int, names: Sequence[str]) -> 
     split = _text_table({name: read.column(name) for name in read.column_names}, read.column("__line"), len(read))
     wrong_width.sort()
     skipped = _unsplit_lines([number for number, _ in wrong_width], [reason for _, reason in wrong_width])
-    return pa.concat_tables([split, unsplit, skipped])
+    return pa.concat_tables([split, skipped])
+
+
+def accounted(text: pa.Table, numbers: pa.Array) -> pa.Table:
+    """The text table with each of the lines `numbers` once: a row read into another's (a field holding a line
+    break) unsplit, as is a line the reader did not return; a row of no line or of one already seen dropped."""
+    found = text.column("line_number").combine_chunks()
+    if len(found) == len(numbers) and pc.all(pc.is_in(numbers, value_set=found)).as_py():
+        return text
+    runs_on = _flags(functools.reduce(pc.or_kleene, [pc.match_substring(text.column(name), "\n") for name in FIELDS]))
+    expected = set(numbers.to_pylist())
+    seen: set[int] = set()
+    kept: list[int] = []
+    ran_on: list[int] = []
+    for position, (number, ran) in enumerate(zip(found.to_pylist(), runs_on.to_pylist(), strict=True)):
+        if number not in expected or number in seen:
+            continue
+        seen.add(number)
+        if ran:
+            ran_on.append(number)
+        else:
+            kept.append(position)
+    missing = sorted(expected - seen)
+    return pa.concat_tables(
+        [
+            text.take(kept),
+            _unsplit_lines(ran_on, [RUNS_ON] * len(ran_on)),
+            _unsplit_lines(missing, [UNREAD] * len(missing)),
+        ]
+    )
+
+
+def read_lines(numbers: pa.Array, texts: pa.Array, names: Sequence[str]) -> pa.Table:
+    """The text table of CSV lines, each line once; lines the reader fails on are read again in halves, down to the
+    line it fails on, which is unsplit with the reader's reason."""
+    try:
+        return accounted(arrow_fields(numbers, texts, names), numbers)
+    except pa.ArrowInvalid as exc:
+        if len(numbers) == 1:
+            return _unsplit_lines(numbers, [f"{UNREAD}: {exc}"])
+    middle = len(numbers) // 2
+    return pa.concat_tables(
+        [
+            read_lines(numbers.slice(0, middle), texts.slice(0, middle), names),
+            read_lines(numbers.slice(middle), texts.slice(middle), names),
+        ]
+    )
+
+
+def csv_text_table(lines: pa.Array, first_number: int, names: Sequence[str]) -> pa.Table:
+    """The fields of CSV data lines as text (line `first_number` first, blank ones skipped), through Arrow's CSV
+    reader, under the header's `names`; every line that is not blank comes out once, split or with why it is not.
+
+    Each line is prefixed with its number before Arrow reads it, so every row knows its line, even when Arrow
+    drops one. A line Arrow would not read as one row of its own (a carriage return inside it, a quote left open
+    or out of place) is left out as malformed first.
+    """
+    data = _positions(pc.invert(_blank(lines)))
+    numbers = pc.add(data, first_number)
+    texts = pc.take(lines, data)
+    faults = split_faults(texts)
+    faulty = pc.is_valid(faults)
+    unsplit = _unsplit_lines(pc.filter(numbers, faulty), pc.filter(faults, faulty))
+    if len(unsplit):
+        sound = pc.invert(faulty)
+        numbers, texts = pc.filter(numbers, sound), pc.filter(texts, sound)
+    if len(numbers) == 0:
+        return unsplit
+    return pa.concat_tables([read_lines(numbers, texts, names), unsplit])
 
 
 def json_kind(value: Any) -> str:

@@ -3,13 +3,17 @@ row with its reason that the gate quarantines while its neighbours load."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelatlas.errors import ConfigurationError
 from modelatlas.pipelines import usage_files
@@ -20,10 +24,12 @@ from modelatlas.pipelines.usage_files import (
     REQUEST_SCHEMA,
     REQUESTS,
     SPEC,
+    csv_text_table,
     file_digest,
     folder_files,
     parse_file,
     requests_batch,
+    text_bytes,
 )
 from modelatlas.settings import GateSettings, source_config
 
@@ -134,6 +140,12 @@ def test_a_gzipped_csv_file_reads_like_the_plain_one(tmp_path: Path) -> None:
         ("2026-11-03T09:14:02Z,openai,gpt-4o,10,20,1", "cached_input_tokens 20 is above input_tokens 10"),
         ("2026-11-03T09:14:02Z,openai,gpt-4o,10", "4 fields where the header has 6"),
         ('2026-11-03T09:14:02Z,openai,"gpt-4o,10,0,1', 'a quote (") is not closed on its line'),
+        # Its quotes pair up, but Arrow's reader reads `a` after the first quoted field and opens a field at the last.
+        ('",,,"a,b",12,1,1,"', 'a quote (") is not closed on its line'),
+        ('2026-11-03T09:14:02Z,openai,"gpt-4o"-mini,10,0,1', 'a quote (") is out of place'),
+        ('2026-11-03T09:14:02Z,openai,gpt "4o",10,0,1', 'a quote (") is out of place'),
+        ("2026-11-03T09:14:02Z,open\rai,gpt-4o,10,0,1", "a carriage return (\\r) in the middle of the line"),
+        ('2026-11-03T09:14:02Z,openai,"gpt\r4o",10,0,1', "a carriage return (\\r) in the middle of the line"),
     ],
 )
 def test_a_malformed_line_is_a_row_with_its_reason_and_its_neighbours_parse(
@@ -342,3 +354,121 @@ def test_a_byte_order_mark_is_dropped_and_a_file_of_blank_lines_has_no_row(tmp_p
     blank = tmp_path / "blank.csv"
     blank.write_text("\n \n\r\n")
     assert parse_file(blank, file_hash="h", fetched_at=AT).requests.num_rows == 0
+
+
+def test_a_quote_left_open_does_not_take_the_lines_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    good = [f"2026-11-03T09:00:00Z,openai,gpt-4o,{tokens},0,1" for tokens in range(2_000)]
+    path.write_text("\n".join([HEADER, good[0], '",,,"a,b",12,1,1,"', *good[1:]]) + "\n")
+    parsed = parse_file(path, file_hash="h", fetched_at=AT)
+    rows = by_line(parsed.requests.to_pylist())
+    assert sorted(rows) == list(range(2, 2_003))
+    assert rows[3]["parse_error"] == 'a quote (") is not closed on its line'
+    assert rows[3]["raw_line"] == '",,,"a,b",12,1,1,"'
+    assert (parsed.lines, parsed.malformed) == (2_001, 1)
+
+
+def test_a_carriage_return_inside_a_line_is_malformed_and_the_file_loads(tmp_path: Path) -> None:
+    (tmp_path / "usage.csv").write_bytes(
+        f"{HEADER}\r\n2026-11-03T09:00:00Z,openai,gpt-4o,10,0,1\r\n".encode()
+        + b"2026-11-03T09:01:00Z,open\rai,gpt-4o,10,0,1\r\n2026-11-03T09:02:00Z,openai,gpt-4o,10,0,1\r\n"
+    )
+    batch = fetch(tmp_path)
+    requests = batch.tables[REQUESTS]
+    assert isinstance(requests, pa.Table)
+    errors = {row["line_number"]: (row["parse_error"], row["raw_line"]) for row in requests.to_pylist()}
+    assert errors == {
+        2: (None, None),
+        3: ("a carriage return (\\r) in the middle of the line", "2026-11-03T09:01:00Z,open\rai,gpt-4o,10,0,1"),
+        4: (None, None),
+    }
+    [file_row] = batch.tables[FILES]
+    assert (file_row["lines"], file_row["loaded_rows"], file_row["quarantined_rows"]) == (3, 2, 1)
+
+
+def test_lines_the_csv_reader_fails_on_are_malformed_and_the_rest_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_csv = usage_files.pa_csv.read_csv
+
+    def failing_on_x(source: Any, **options: Any) -> pa.Table:
+        if b"xx" in source.read():
+            raise pa.ArrowInvalid("CSV parse error: made to fail")
+        source.seek(0)
+        table: pa.Table = read_csv(source, **options)
+        return table
+
+    monkeypatch.setattr(usage_files.pa_csv, "read_csv", failing_on_x)
+    good = [f"2026-11-03T09:{minute:02d}:00Z,openai,gpt-4o,10,0,1" for minute in range(40)]
+    good[7] = good[31] = "2026-11-03T09:00:00Z,openai,xx,10,0,1"
+    path = tmp_path / "usage.csv"
+    path.write_text("\n".join([HEADER, *good]) + "\n")
+    parsed = parse_file(path, file_hash="h", fetched_at=AT)
+    rows = by_line(parsed.requests.to_pylist())
+    assert sorted(rows) == list(range(2, 42))
+    failed = {number for number, row in rows.items() if row["parse_error"] is not None}
+    assert failed == {9, 33}
+    assert rows[9]["parse_error"] == "the line could not be split into fields: CSV parse error: made to fail"
+    assert rows[9]["raw_line"] == good[7]
+
+
+def test_a_row_read_into_another_is_malformed_and_no_line_goes_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the checks before Arrow's reader are for: without them a quote left open runs on into the next lines.
+    monkeypatch.setattr(usage_files, "split_faults", lambda texts: pa.nulls(len(texts), pa.string()))
+    names = HEADER.split(",")
+    lines = pa.array(
+        ["2026-11-03T09:00:00Z,a,b,1,0,1", '",,,"a,b",12,1,1,"', "x,a,b,1,0,1", "y,a,b,1,0,1"], pa.large_string()
+    )
+    text = csv_text_table(lines, 2, names).sort_by("line_number").to_pylist()
+    assert [(row["line_number"], row["parse_error"]) for row in text] == [
+        (2, None),
+        (3, "a quoted field runs on past the end of the line"),
+        (4, "the line could not be split into fields"),
+        (5, "the line could not be split into fields"),
+    ]
+
+
+_PIECES = ["", " ", "a", "1", '"', '""', '"a"', '"a,b"', '"a""b"', 'a"b', '"a"b', "\r", "a\rb", '"\r"', ","]
+_LINE = st.one_of(
+    st.lists(st.sampled_from(_PIECES), min_size=1, max_size=8).map(",".join),
+    st.text(alphabet='a1,"\r ', max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, max_size=12), parse_lines=st.sampled_from([1, 2, 3, 100_000]))
+def test_every_line_that_is_not_blank_comes_out_once(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], parse_lines: int
+) -> None:
+    path = tmp_path_factory.mktemp("random") / "usage.csv"
+    path.write_bytes("\n".join([HEADER, *lines]).encode() + b"\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(usage_files, "PARSE_LINES", parse_lines)
+        parsed = parse_file(path, file_hash="h", fetched_at=AT)
+    rows = parsed.requests.to_pylist()
+    expected = [number for number, line in enumerate(lines, 2) if line.strip(" \r")]
+    assert Counter(row["line_number"] for row in rows) == Counter(expected)
+    trimmed = [line.rstrip("\r") for line in lines] if "\r" in "".join(lines) else lines
+    for row in rows:
+        if row["parse_error"] is not None:
+            assert row["raw_line"] == trimmed[row["line_number"] - 2]
+    assert (parsed.lines, parsed.malformed) == (len(expected), sum(row["parse_error"] is not None for row in rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, min_size=1, max_size=12))
+def test_a_line_split_into_fields_has_the_fields_rfc_4180_reads(lines: list[str]) -> None:
+    names = ["a", "b", "timestamp", "provider", "model", "input_tokens", "cached_input_tokens", "output_tokens"]
+    text = csv_text_table(pa.array(lines, pa.large_string()), 1, names).to_pylist()
+    for row in text:
+        if row["parse_error"] is None:
+            [fields] = csv.reader([lines[row["line_number"] - 1]], strict=True)
+            assert [row[name] for name in names[2:]] == fields[2:]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_the_bytes_of_lines_are_theirs_alone(kind: pa.DataType) -> None:
+    lines = pa.array(["ab", 'c"d', "", "é\r"], kind)
+    assert text_bytes(lines) == 'abc"dé\r'.encode()
+    assert text_bytes(lines.slice(1, 2)) == b'c"d'
+    assert text_bytes(lines.slice(2, 1)) == text_bytes(lines.slice(0, 0)) == b""
