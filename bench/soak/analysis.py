@@ -177,12 +177,21 @@ def overlapping_builds(runs: Sequence[RunInfo]) -> list[tuple[str, str, str]]:
     return found
 
 
+def versions_read(build: Build, built_in_run: Mapping[tuple[str, str], str | None]) -> dict[str, str | None]:
+    """The data versions a build read. A model builds with the dbt models it reads that build in the same run (one
+    dbt invocation, one step): those it read at the version that run gave them, not the one recorded as the step
+    started."""
+    return {key: built_in_run.get((build.run_id, key), version) for key, version in build.inputs.items()}
+
+
 def needless_builds(builds: Mapping[str, Sequence[Build]]) -> list[Build]:
-    """Builds of a model whose code version and every input's data version equal those of its previous build."""
+    """Builds of a model whose code version and every input's data version read equal those of its previous build."""
+    built_in_run = {(build.run_id, build.key): build.data_version for history in builds.values() for build in history}
     found = []
     for history in builds.values():
         for previous, build in itertools.pairwise(history):
-            if build.code_version == previous.code_version and build.inputs == previous.inputs:
+            same_inputs = versions_read(build, built_in_run) == versions_read(previous, built_in_run)
+            if build.code_version == previous.code_version and same_inputs:
                 found.append(build)
     return found
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bench.soak.analysis import (
     Build,
     RunInfo,
@@ -70,6 +72,27 @@ def test_a_build_is_needless_when_its_code_and_every_input_are_those_of_the_prev
         _build("marts/dim_models", 4.0, code="c2", raw="2"),
     ]
     assert [build.at for build in needless_builds({"marts/dim_models": history})] == [3.0]
+
+
+def test_an_input_built_in_the_same_run_counts_at_the_version_that_run_gave_it() -> None:
+    def patterns(at: float, run_id: str) -> Build:
+        build = _build("marts/mart_usage_patterns", at, **{"marts/fct_usage": "a"})
+        return dataclasses.replace(build, run_id=run_id)
+
+    def usage(at: float, run_id: str, version: str) -> Build:
+        return dataclasses.replace(_build("marts/fct_usage", at, version), run_id=run_id)
+
+    # Its step started before fct_usage was built again in the same run: it recorded the older version, read the new.
+    changed = {
+        "marts/mart_usage_patterns": [patterns(2.0, "b"), patterns(3.0, "c")],
+        "marts/fct_usage": [usage(2.5, "c", "b")],
+    }
+    assert needless_builds(changed) == []
+    unchanged = {
+        "marts/mart_usage_patterns": [patterns(2.0, "b"), patterns(3.0, "c")],
+        "marts/fct_usage": [usage(2.5, "c", "a")],
+    }
+    assert [build.at for build in needless_builds(unchanged)] == [3.0]
 
 
 def test_a_load_counts_as_a_change_only_when_its_data_version_differs() -> None:
