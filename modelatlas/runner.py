@@ -18,8 +18,7 @@ from modelatlas.assets.sources import GATE_CHECK, REPORT_METADATA_KEY, source_po
 from modelatlas.definitions import build_definitions
 from modelatlas.errors import ConfigurationError
 from modelatlas.instance import initialize_pools, prepare_instance
-from modelatlas.pipelines.engine import ensure_tables
-from modelatlas.pipelines.loading import make_pipeline
+from modelatlas.pipelines.engine import ensure_every_source_table
 from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.pipelines.registry import sources
 from modelatlas.sample import SAMPLE_DATABASE, sample_overrides, sample_warehouse
@@ -77,8 +76,7 @@ def prepare(warehouse: Warehouse) -> ConnectionInfo:
     initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
     os.environ.update(warehouse.dbt_environment())
     pipelines = warehouse.settings.home / "dlt" / info.database
-    for spec in sources():
-        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
+    ensure_every_source_table(info, pipelines)
     prepare_manifest()
     return info
 

@@ -54,10 +54,9 @@ from bench.usage_generator import (
     year_files,
 )
 from modelatlas.pipelines import genai_prices, teams, usage_files
-from modelatlas.pipelines.engine import ensure_tables, load_source, load_standalone, request_for
+from modelatlas.pipelines.engine import ensure_every_source_table, load_source, load_standalone, request_for
 from modelatlas.pipelines.loading import make_pipeline
 from modelatlas.pipelines.quality.gate import gate_batch
-from modelatlas.pipelines.registry import sources
 from modelatlas.pipelines.spec import Batch, Request, SourceSpec
 from modelatlas.settings import PROJECT_ROOT, GateSettings, dbt_target_path, source_config
 from modelatlas.warehouse.connection import ConnectionInfo
@@ -335,8 +334,7 @@ def fresh_database(bench: BenchWarehouse) -> ConnectionInfo:
 def prepare_sources(info: ConnectionInfo, pipelines: Path, teams_file: Path) -> None:
     """Every source's tables, empty (the marts read them all); the registry's prices from the installed package and
     the generated teams file loaded."""
-    for spec in sources():
-        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
+    ensure_every_source_table(info, pipelines)
     for spec, env in (
         (genai_prices.SPEC, {"MODELATLAS_GENAI_PRICES_URL": ""}),
         (teams.SPEC, {teams.FILE_VARIABLE: str(teams_file)}),

@@ -38,6 +38,7 @@ from modelatlas.pipelines.loading import (
 )
 from modelatlas.pipelines.quality import store
 from modelatlas.pipelines.quality.gate import GateResult, gate_batch
+from modelatlas.pipelines.registry import sources
 from modelatlas.pipelines.spec import Batch, FetchStats, Request, Rows, SourceSpec, TableSpec
 from modelatlas.settings import GateSettings, SourceConfig, source_config
 from modelatlas.warehouse.connection import ConnectionInfo
@@ -249,6 +250,12 @@ def ensure_tables(pipeline: dlt.Pipeline, info: ConnectionInfo, spec: SourceSpec
         create_tables(sibling_pipeline(pipeline, dataset), spec, absent)
         created = True
     return created
+
+
+def ensure_every_source_table(info: ConnectionInfo, pipelines_dir: Path) -> None:
+    """Every source's tables, empty where missing: dbt's staging models read every raw table, loaded or not."""
+    for spec in sources():
+        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines_dir), info, spec)
 
 
 def batch_months(table: TableSpec, rows: Rows) -> list[date]:

@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 
 from modelatlas.pipelines import genai_prices, litellm
-from modelatlas.pipelines.engine import ensure_tables, load_standalone
-from modelatlas.pipelines.loading import make_pipeline
-from modelatlas.pipelines.registry import sources
+from modelatlas.pipelines.engine import ensure_every_source_table, load_standalone
 from modelatlas.simulator import Simulator, sample_environment
 from modelatlas.simulator.genai_prices import RegistryHandler
 from modelatlas.simulator.litellm import LiteLLMHandler
@@ -120,12 +118,6 @@ def registry_snapshots() -> list[tuple[datetime, list[dict[str, Any]]]]:
     return [(T1, first), (T2, changed), (T3, reverted), (T4, removed), (T5, tiered), (T6, copy.deepcopy(tiered))]
 
 
-def _create_every_raw_table(info: ConnectionInfo, pipelines_dir: Path) -> None:
-    """Every source's raw tables, empty, as each source's asset creates them before its first load."""
-    for spec in sources():
-        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines_dir), info, spec)
-
-
 @pytest.fixture(scope="module")
 def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectionInfo]:
     """Every snapshot and the price file fetched at each time, then one `dbt build` of the whole project, in a
@@ -133,7 +125,7 @@ def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
     ensure_database(connection, DATABASE)
     info = connection.with_database(DATABASE)
     pipelines_dir = tmp_path_factory.mktemp("dlt")
-    _create_every_raw_table(info, pipelines_dir)
+    ensure_every_source_table(info, pipelines_dir)
     registry = RegistryHandler(None, REGISTRY)
     price_file = LiteLLMHandler(None)
     price_file.entries = LITELLM_FILE

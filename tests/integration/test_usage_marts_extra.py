@@ -27,9 +27,7 @@ from typing import Any
 import pytest
 
 from modelatlas.pipelines import genai_prices, litellm, teams, usage_files
-from modelatlas.pipelines.engine import ensure_tables, load_standalone
-from modelatlas.pipelines.loading import make_pipeline
-from modelatlas.pipelines.registry import sources
+from modelatlas.pipelines.engine import ensure_every_source_table, load_standalone
 from modelatlas.simulator import Simulator, sample_environment
 from modelatlas.simulator.genai_prices import RegistryHandler
 from modelatlas.simulator.litellm import LiteLLMHandler
@@ -134,8 +132,7 @@ def marts(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
     info = connection.with_database(DATABASE)
     work = tmp_path_factory.mktemp("usage_marts")
     pipelines = work / "dlt"
-    for spec in sources():
-        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
+    ensure_every_source_table(info, pipelines)
     folder = work / "logs"
     folder.mkdir()
     (folder / "requests-2026-01.csv").write_text(USAGE)

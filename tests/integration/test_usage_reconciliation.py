@@ -20,9 +20,7 @@ import pytest
 
 from modelatlas.pipelines import anthropic_usage, openai_usage, usage_files
 from modelatlas.pipelines import genai_prices as genai_prices_source
-from modelatlas.pipelines.engine import ensure_tables, load_standalone
-from modelatlas.pipelines.loading import make_pipeline
-from modelatlas.pipelines.registry import sources
+from modelatlas.pipelines.engine import ensure_every_source_table, load_standalone
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.simulator.anthropic_usage import AnthropicUsageHandler
 from modelatlas.simulator.openai_usage import OpenAIUsageHandler
@@ -64,8 +62,7 @@ def built(connection: ConnectionInfo, tmp_path_factory: pytest.TempPathFactory) 
     info = connection.with_database(DATABASE)
     work = tmp_path_factory.mktemp("reconciliation")
     pipelines = work / "dlt"
-    for spec in sources():
-        ensure_tables(make_pipeline(spec.name, spec.dataset, info.url(), pipelines), info, spec)
+    ensure_every_source_table(info, pipelines)
     folder = work / "logs"
     folder.mkdir()
     (folder / "requests.csv").write_text(request_log())
