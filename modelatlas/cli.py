@@ -192,6 +192,21 @@ def _cmd_dbt(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=env, cwd=DBT_PROJECT_DIR)
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from modelatlas.alerts import commands
+
+    info = _warehouse(args.sample).ensure_ready()
+    if args.action == "deliver":
+        print(commands.deliver_once(info, wait_s=args.wait))
+    elif args.action == "test":
+        print(commands.send_test(info, args.channel))
+    elif args.action == "enable":
+        print(commands.enable(info, args.channel))
+    else:
+        print(commands.list_events(info, limit=args.limit, kind=args.kind))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="modelatlas", description="ModelAtlas: the AI model market, as data.")
@@ -255,6 +270,23 @@ def build_parser() -> argparse.ArgumentParser:
     simulator_parser.add_argument("--port", type=int, help="default MODELATLAS_SIMULATOR_PORT, else 8787")
     simulator_parser.add_argument("--env-file", help=argparse.SUPPRESS)
     simulator_parser.set_defaults(handler=_cmd_simulator)
+
+    alerts_parser = commands.add_parser("alerts", help="alerts: deliver once, send a test, list recent events")
+    alerts_actions = alerts_parser.add_subparsers(dest="action", required=True)
+    deliver_parser = alerts_actions.add_parser("deliver", help="evaluate the marts and deliver what is due, once")
+    deliver_parser.add_argument(
+        "--wait", type=float, default=30.0, help="keep retrying failed sends due within this many seconds (30)"
+    )
+    test_parser = alerts_actions.add_parser("test", help="send a test message to one channel, now")
+    test_parser.add_argument("channel", help="a channel name: slack, discord, webhook, email, or one of the file's")
+    enable_parser = alerts_actions.add_parser("enable", help="enable a channel its receiver disabled (HTTP 410)")
+    enable_parser.add_argument("channel")
+    list_parser = alerts_actions.add_parser("list", help="recent events and their delivery state per channel")
+    list_parser.add_argument("--limit", type=int, default=30)
+    list_parser.add_argument("--kind", help="only kinds like this SQL pattern, e.g. 'price.%%'")
+    for sub in (deliver_parser, test_parser, enable_parser, list_parser):
+        sub.add_argument("--sample", action="store_true", help="the sample database (modelatlas_sample)")
+    alerts_parser.set_defaults(handler=_cmd_alerts)
 
     dbt_parser = commands.add_parser("dbt", help="run dbt against the warehouse, e.g. `modelatlas dbt -- test`")
     dbt_parser.add_argument("dbt_args", nargs=argparse.REMAINDER)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from modelatlas.assets.alerts import alerts_interval_s, build_alerts_sensor
 from modelatlas.assets.arrivals import build_arrival_sensors
 from modelatlas.assets.dbt import build_dbt_assets, dbt_automation_sensor, dbt_resource
 from modelatlas.assets.freshness import build_freshness_sensor, freshness_policy
@@ -32,6 +33,7 @@ def build_definitions(specs: Sequence[SourceSpec] | None = None) -> dg.Definitio
             build_freshness_sensor(key for load in loads for key in load.keys),
             dbt_automation_sensor(dbt, automation_interval_s()),
             *build_arrival_sensors(specs),
+            build_alerts_sensor((key for load in loads for key in load.keys), alerts_interval_s()),
         ],
         resources={"warehouse": WarehouseResource(), "quality": QualityGateResource(), "dbt": dbt_resource()},
         # Steps run in the run's own process: a run of one source or one dbt build gains nothing from a process

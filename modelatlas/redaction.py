@@ -9,7 +9,15 @@ from modelatlas.settings import variable_values
 
 REDACTED = "***"
 # ModelAtlas's own secret variables; every source's key variable is one too (see `secret_variables`).
-OWN_SECRET_VARIABLES = ("MODELATLAS_WAREHOUSE_PASSWORD",)
+OWN_SECRET_VARIABLES = (
+    "MODELATLAS_WAREHOUSE_PASSWORD",
+    # Slack's and Discord's webhook URLs carry their token: the URL itself is the secret.
+    "MODELATLAS_SLACK_WEBHOOK_URL",
+    "MODELATLAS_DISCORD_WEBHOOK_URL",
+    "MODELATLAS_WEBHOOK_URL",
+    "MODELATLAS_WEBHOOK_SECRET",
+    "MODELATLAS_SMTP_URL",
+)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@", re.I)
 _registered: set[str] = set()
 # Shorter values would redact ordinary words; no real key is this short.

@@ -13,19 +13,25 @@ from typing import Any
 
 import dagster as dg
 
+from modelatlas.alerts.events import run_failed
+from modelatlas.alerts.routing import load_alert_config
+from modelatlas.alerts.service import detection_settings, record_events, run_alerts, utc_now
+from modelatlas.alerts.settings import alert_settings
+from modelatlas.alerts.store import ensure_alert_tables
 from modelatlas.assets.dbt import DBT_POOL, prepare_manifest
 from modelatlas.assets.sources import GATE_CHECK, REPORT_METADATA_KEY, source_pool
 from modelatlas.definitions import build_definitions
-from modelatlas.errors import ConfigurationError
+from modelatlas.errors import ConfigurationError, ModelAtlasError
 from modelatlas.instance import initialize_pools, prepare_instance
 from modelatlas.pipelines.engine import ensure_every_source_table
 from modelatlas.pipelines.quality.validation import preload_engine
 from modelatlas.pipelines.registry import sources
+from modelatlas.redaction import redact
 from modelatlas.sample import SAMPLE_DATABASE, sample_overrides, sample_warehouse
 from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
 from modelatlas.warehouse import ConnectionInfo, Warehouse
-from modelatlas.warehouse.service import table_row_counts
+from modelatlas.warehouse.service import connect, table_row_counts
 
 log = logging.getLogger(__name__)
 SUMMARY_SCHEMAS = ("raw\\_%", "marts")
@@ -34,6 +40,8 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
 # Where `modelatlas run` keeps its evaluation of the build rule between runs (the daemon keeps its own).
 RUN_CURSOR_FILE = "modelatlas-run-cursor.json"
+# How long `modelatlas run` keeps retrying failed alert sends due soon after its runs.
+RUN_ALERTS_BUDGET_S = 20.0
 
 
 @dataclass
@@ -53,6 +61,8 @@ class RunSummary:
     # Passed gate checks whose batch loaded with some rows quarantined.
     checks_quarantined: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
+    # (run id, job name, failed steps) of each Dagster run that failed.
+    failed_runs: list[tuple[str, str, list[str]]] = field(default_factory=list)
     elapsed_s: float = 0.0
     output_log: Path | None = None
 
@@ -77,6 +87,8 @@ def prepare(warehouse: Warehouse) -> ConnectionInfo:
     os.environ.update(warehouse.dbt_environment())
     pipelines = warehouse.settings.home / "dlt" / info.database
     ensure_every_source_table(info, pipelines)
+    with connect(info) as conn:
+        ensure_alert_tables(conn)
     prepare_manifest()
     return info
 
@@ -120,6 +132,7 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
     summary = earlier or RunSummary(run_id=result.run_id, success=True)
     summary.run_ids.append(result.run_id)
     summary.success = summary.success and result.success
+    steps_before = len(summary.failed_steps)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
             observation = event.event_specific_data.asset_observation  # type: ignore[union-attr]
@@ -149,6 +162,8 @@ def _summarize(result: dg.ExecuteInProcessResult, earlier: RunSummary | None = N
             user_failure = getattr(event.event_specific_data, "user_failure_data", None)
             if user_failure is not None:
                 _note_report(summary, user_failure.metadata)
+    if not result.success:
+        summary.failed_runs.append((result.run_id, result.job_def.name, summary.failed_steps[steps_before:]))
     return summary
 
 
@@ -271,8 +286,33 @@ def _run(selection: str | None, warehouse: Warehouse, verbose: bool, rebuild: bo
     summary.run_id = summary.run_id or (summary.run_ids[0] if summary.run_ids else "")
     summary.output_log = output_log
     summary.row_counts = table_row_counts(info, SUMMARY_SCHEMAS)
+    if line := alerts_pass(info, summary):
+        summary.reports.append(line)
     summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def alerts_pass(info: ConnectionInfo, summary: RunSummary) -> str | None:
+    """Evaluate and deliver alerts once after the runs (a deployment run from cron alerts too), the failed runs
+    included; a line for the summary, or None when no channel is configured."""
+    try:
+        settings = alert_settings()
+        config = load_alert_config(settings)
+        if not config.channels:
+            return None
+        failures = [
+            run_failed(run_id, job, steps, None, utc_now(), detection_settings(settings, utc_now(), None))
+            for run_id, job, steps in summary.failed_runs
+            if not summary.tolerated_failures_only
+        ]
+        with connect(info) as conn:
+            ensure_alert_tables(conn)
+            conn.commit()
+            record_events(conn, failures, config, settings, utc_now())
+        report = run_alerts(info, settings, config, budget_s=RUN_ALERTS_BUDGET_S)
+    except ModelAtlasError as exc:
+        return f"alerts: not evaluated: {redact(str(exc))}"
+    return f"alerts: {report.describe()}" if report else None
 
 
 def last_good_build_reports(graph: Any, failed_steps: Sequence[str], models: Sequence[dg.AssetKey]) -> list[str]:

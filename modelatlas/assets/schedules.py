@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from modelatlas.alerts.service import record_run_failure
 from modelatlas.assets.sources import asset_key, gate_check_specs
 from modelatlas.instance import SOURCE_TAG
 from modelatlas.pipelines.spec import SourceSpec
+from modelatlas.resources import WarehouseResource
 from modelatlas.settings import source_cron
 
 WAITING_OR_RUNNING = [
@@ -79,11 +81,16 @@ def build_schedules(specs: Sequence[SourceSpec]) -> list[dg.ScheduleDefinition]:
     description="Writes every failed run, with the step that failed, to the ModelAtlas log.",
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def log_failed_runs(context: dg.RunFailureSensorContext) -> None:
-    """Log the failed run, its failing steps, and that the models reading a failed source keep their last build."""
-    steps = ", ".join(event.step_key or "?" for event in context.get_step_failure_events()) or "no step"
+def log_failed_runs(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
+    """Log the failed run, its failing steps, and that the models reading a failed source keep their last build;
+    raise a `run.failed` alert when alerts are configured."""
+    step_keys = [event.step_key or "?" for event in context.get_step_failure_events()]
+    steps = ", ".join(step_keys) or "no step"
     run = context.dagster_run
     message = f"run {run.run_id} of {run.job_name} failed in {steps}"
-    if source := run.tags.get(SOURCE_TAG):
+    source = run.tags.get(SOURCE_TAG)
+    if source:
         message += f"; the dbt models reading {source} keep their last good build until it loads again"
     context.log.error(message)
+    if recorded := record_run_failure(warehouse.connection(), run.run_id, run.job_name, step_keys, source):
+        context.log.info(recorded)
