@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import psutil
 from psycopg import sql
 
+from modelatlas.alerts.settings import alert_variables
 from modelatlas.pipelines.registry import sources
 from modelatlas.redaction import OWN_SECRET_VARIABLES
 from modelatlas.settings import PROJECT_ROOT, environment, warehouse_settings
@@ -37,6 +38,7 @@ ISOLATED_VARIABLES = (
     "MODELATLAS_DAGSTER_DATABASE",
     "DAGSTER_HOME",
     *OWN_SECRET_VARIABLES,
+    *alert_variables(),
     *sorted({variable for spec in sources() for variable in spec.variables()}),
 )
 # Compiled bytecode of the interpreter's packages and the project, kept beside the virtualenv between runs.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from modelatlas.alerts.settings import alert_variables
 from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT
 from modelatlas.pipelines.registry import sources
 from modelatlas.settings import warehouse_settings
@@ -35,7 +36,11 @@ _WAREHOUSE_VARIABLES = (
 
 def isolated_variables() -> list[str]:
     """Every variable the tests clear: the warehouse's and every variable of every source."""
-    return [*_WAREHOUSE_VARIABLES, *(name for spec in sources() for name in spec.variables())]
+    return [
+        *_WAREHOUSE_VARIABLES,
+        *alert_variables(),
+        *(name for spec in sources() for name in spec.variables()),
+    ]
 
 
 # Test files that take minutes, collected first: with several workers (`make test`) each starts early instead of

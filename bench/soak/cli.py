@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.harness import ISOLATED_VARIABLES, free_port
 from bench.results import Check, MeasureResult, Target, machine, machine_line, to_json
+from bench.soak.alerts import ALERT_VARIABLES, AlertFindings, alert_checks, alert_environment, read_alerts
 from bench.soak.analysis import (
     DBT_JOB,
     Build,
@@ -57,6 +58,7 @@ from modelatlas.services import (
 )
 from modelatlas.settings import environment
 from modelatlas.simulator import build_simulator, sample_environment
+from modelatlas.simulator.receivers import AlertReceiver
 from modelatlas.warehouse import Warehouse
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -318,6 +320,7 @@ class Findings:
     replay_runs: list[Any] = field(default_factory=list)
     marts_compared: list[str] = field(default_factory=list)
     mart_differences: list[Any] = field(default_factory=list)
+    alerts: AlertFindings | None = None
 
 
 def measures(findings: Findings, timeline: Timeline) -> list[MeasureResult]:
@@ -468,6 +471,9 @@ def measures(findings: Findings, timeline: Timeline) -> list[MeasureResult]:
             ],
         ),
     ]
+    if findings.alerts is not None:
+        checks, details = alert_checks(7, findings.alerts)
+        results.append(MeasureResult(7, "alerts", checks, details=details))
     return results
 
 
@@ -573,15 +579,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     started = datetime.now(UTC)
     home = Path(tempfile.mkdtemp(prefix="modelatlas-soak-"))
-    with environment(soak_environment(home)):
+    receiver = AlertReceiver().start()
+    with environment(soak_environment(home)), environment(alert_environment(receiver)):
         simulator = build_simulator(sources()).start()
         settings = service_settings()
         try:
-            findings, timeline = soak(Scenario(simulator, FAILING_SOURCE), settings, args.minutes, home)
+            findings, timeline = soak(Scenario(simulator, FAILING_SOURCE), settings, args.minutes, home, receiver)
         finally:
             with contextlib.suppress(Exception):
                 down(settings, echo=lambda _line: None)
             simulator.stop()
+            receiver.stop()
             if not args.keep:
                 shutil.rmtree(home, ignore_errors=True)
     results = measures(findings, timeline)
@@ -594,7 +602,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if missed else 0
 
 
-def soak(scenario: Scenario, settings: ServiceSettings, minutes: float, home: Path) -> tuple[Findings, Timeline]:
+def soak(
+    scenario: Scenario, settings: ServiceSettings, minutes: float, home: Path, receiver: AlertReceiver
+) -> tuple[Findings, Timeline]:
     """Up, the timeline, settle, drain, read everything back, down, the one-shot replay and the comparison."""
     timeline = Timeline()
     simulator_variables = sample_environment(scenario.simulator, sources())
@@ -633,8 +643,11 @@ def soak(scenario: Scenario, settings: ServiceSettings, minutes: float, home: Pa
     )
     down(settings, echo=say, stop_warehouse=False)
     warehouse = Warehouse.from_env()
+    findings.alerts = read_alerts(warehouse.connection().with_database(SAMPLE_DATABASE), receiver, timeline.ended)
+    timeline.mark(f"alerts: {findings.alerts.describe()}")
+    # The one-shot runs are another deployment: they keep to their own database and alert no one.
     replay_env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name not in ALERT_VARIABLES},
         **simulator_variables,
         "MODELATLAS_WAREHOUSE_DATABASE": REPLAY_DATABASE,
         "DAGSTER_HOME": str(home / "dagster-replay"),

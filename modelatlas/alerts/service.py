@@ -165,6 +165,8 @@ def scope_baselines(
     conn: psycopg.Connection[Any], kind: str, found: Sequence[ev.Detected], now: datetime
 ) -> list[ev.Detected]:
     """Events of a provider this kind has never evaluated are its baseline."""
+    if not ev.tables_present(conn, "marts.dim_models"):
+        return list(found)
     baselined = store.baselined_scopes(conn, kind)
     providers = {str(row[0]) for row in conn.execute("select distinct provider from marts.dim_models").fetchall()}
     store.mark_scopes_baselined(conn, kind, providers, now)

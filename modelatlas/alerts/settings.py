@@ -190,3 +190,8 @@ def _describe(detail: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     secret = SecretStr in get_args(field.annotation)
     shown = variable if secret else f"{variable}={environ.get(variable, '')!r}"
     return f"{shown} is invalid ({reason}): set it to {field.description}"
+
+
+def alert_variables() -> tuple[str, ...]:
+    """Every variable the alert settings read (tests and the benchmark clear them)."""
+    return tuple(f"MODELATLAS_{name.upper()}" for name in AlertSettings.model_fields)

@@ -586,3 +586,38 @@ def test_the_sensor_delivers_and_a_restarted_sensor_with_its_cursor_repeats_noth
     assert output["message"].startswith("0 new events, ") or output["message"].startswith("0 new events (")
     assert output["cursor"] == cursor
     assert len(receiver.requests) == 8
+
+
+def test_a_failed_run_raises_run_failed_through_the_run_failure_sensor(
+    db: ConnectionInfo, receiver: AlertReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelatlas.assets.schedules import log_failed_runs
+
+    for name, value in environment(receiver, MODELATLAS_DAGSTER_URL="http://127.0.0.1:3000").items():
+        monkeypatch.setenv(name, value)
+
+    @dg.op
+    def breaks() -> None:
+        raise RuntimeError("boom")
+
+    @dg.job(tags={"modelatlas/source": "openai"})
+    def refresh_openai() -> None:
+        breaks()
+
+    with dg.instance_for_test() as instance:
+        result = refresh_openai.execute_in_process(instance=instance, raise_on_error=False)
+        failure = next(event for event in result.all_events if event.event_type == dg.DagsterEventType.RUN_FAILURE)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="log_failed_runs",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"warehouse": WarehouseResource(url=db.url())},
+        ).for_run_failure()
+        log_failed_runs(context)
+    report = run_alerts(db, settings_for(receiver), budget_s=1)
+    assert report is not None and report.delivered == 2
+    [body] = webhook_events(receiver)
+    assert body["type"] == "run.failed" and body["data"]["details"]["job_name"] == "refresh_openai"
+    assert body["data"]["link"] == f"http://127.0.0.1:3000/runs/{result.run_id}"
+    assert "breaks" in body["data"]["summary"]
