@@ -49,6 +49,8 @@ class AlertsReport:
     retrying: int = 0
     failed: int = 0
     disabled_channels: list[str] = field(default_factory=list)
+    # Detectors whose query failed this pass (their events are found by the next one).
+    errors: list[str] = field(default_factory=list)
     last_sequence: int | None = None
 
     def describe(self) -> str:
@@ -59,6 +61,8 @@ class AlertsReport:
         )
         if self.disabled_channels:
             text += f"; channels disabled by their receiver: {', '.join(self.disabled_channels)}"
+        if self.errors:
+            text += f"; {len(self.errors)} detectors failed: {'; '.join(self.errors)}"
         return text
 
 
@@ -137,27 +141,49 @@ def evaluate_conditions(
     return detected
 
 
-def detect(conn: psycopg.Connection[Any], detection: ev.DetectionSettings) -> list[ev.Detected]:
-    """Every new event the marts show, each with its suppression reason when it is a baseline."""
+def detect(
+    conn: psycopg.Connection[Any], detection: ev.DetectionSettings, errors: list[str] | None = None
+) -> list[ev.Detected]:
+    """Every new event the marts show, each with its suppression reason when it is a baseline. Each detector runs
+    in a savepoint of its own: one that fails (a mart being rebuilt, say) is reported in `errors` and the others
+    still run; its events are found by the next evaluation."""
     now = detection.now
+    errors = errors if errors is not None else []
     detected: list[ev.Detected] = []
+
+    def attempt(kinds: Sequence[str], find: Callable[[], list[ev.Detected]]) -> None:
+        try:
+            with conn.transaction():
+                detected.extend(find())
+        except psycopg.Error as exc:
+            errors.append(f"{', '.join(kinds)}: {redact(str(exc)).strip().splitlines()[0]}")
+
     for detector in ev.ROW_DETECTORS:
-        found = ev.detect_rows(conn, detector, detection)
-        if detector.scope_baseline:
-            found = scope_baselines(conn, detector.kinds[0], found, now)
-        detected.extend(found)
-    detected = ev.keep_highest_thresholds(detected)
-    consensus = ev.consensus_rows(conn)
+
+        def rows(detector: ev.RowDetector = detector) -> list[ev.Detected]:
+            found = ev.detect_rows(conn, detector, detection)
+            return scope_baselines(conn, detector.kinds[0], found, now) if detector.scope_baseline else found
+
+        attempt(detector.kinds, rows)
+    detected[:] = ev.keep_highest_thresholds(detected)
     for kind in ("price.sources_disagree", "price.suspected_unit_error"):
-        conditions = ev.consensus_conditions(consensus, kind, detection)
-        detected += evaluate_conditions(conn, kind, conditions, {"*"} if consensus else set(), now)
-    statuses = ev.status_rows(conn)
+
+        def consensus(kind: str = kind) -> list[ev.Detected]:
+            rows = ev.consensus_rows(conn)
+            conditions = ev.consensus_conditions(rows, kind, detection)
+            return evaluate_conditions(conn, kind, conditions, {"*"} if rows else set(), now)
+
+        attempt((kind,), consensus)
     for kind in ("status.degraded", "status.disagrees"):
-        conditions = ev.status_conditions(statuses, kind, detection)
-        detected += evaluate_conditions(conn, kind, conditions, {c.scope for c in conditions}, now)
+
+        def status(kind: str = kind) -> list[ev.Detected]:
+            conditions = ev.status_conditions(ev.status_rows(conn), kind, detection)
+            return evaluate_conditions(conn, kind, conditions, {c.scope for c in conditions}, now)
+
+        attempt((kind,), status)
     if detection.stale_assets is not None:
         conditions = ev.stale_conditions(detection)
-        detected += evaluate_conditions(conn, "source.stale", conditions, {"*"}, now)
+        attempt(("source.stale",), lambda: evaluate_conditions(conn, "source.stale", conditions, {"*"}, now))
     return detected
 
 
@@ -219,7 +245,7 @@ def evaluate(
         conn.execute("set local time zone 'UTC'")
         enabled_at = store.alerts_enabled_at(conn, now)
         since = settings.alerts_since or enabled_at
-        detected = detect(conn, detection_settings(settings, now, stale_assets))
+        detected = detect(conn, detection_settings(settings, now, stale_assets), report.errors)
         record(conn, detected, config, settings, since, now, report)
         row = conn.execute("select max(sequence) from ops.alert_outbox").fetchone()
         report.last_sequence = row[0] if row else None

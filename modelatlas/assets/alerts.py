@@ -68,6 +68,8 @@ def build_alerts_sensor(source_keys: Iterable[dg.AssetKey], interval_s: int) -> 
             return dg.SkipReason("no alert channel is configured (see docs/alerts.md)")
         if report.last_sequence is not None:
             context.update_cursor(json.dumps({"outbox_sequence": report.last_sequence}))
+        for error in report.errors:
+            context.log.warning(f"alert detector failed, retried next tick: {error}")
         for channel in report.disabled_channels:
             context.log.error(f"alert channel {channel} disabled: its receiver said the endpoint is gone")
         return dg.SkipReason(report.describe())

@@ -621,3 +621,17 @@ def test_a_failed_run_raises_run_failed_through_the_run_failure_sensor(
     assert body["type"] == "run.failed" and body["data"]["details"]["job_name"] == "refresh_openai"
     assert body["data"]["link"] == f"http://127.0.0.1:3000/runs/{result.run_id}"
     assert "breaks" in body["data"]["summary"]
+
+
+def test_a_detector_whose_mart_is_broken_fails_alone(db: ConnectionInfo, receiver: AlertReceiver) -> None:
+    market(db)
+    settings = settings_for(receiver)
+    run_alerts(db, settings, budget_s=1)
+    execute(db, "alter table marts.fct_outages drop column started_at")
+    changes_without_outage = datetime.now(UTC)
+    model(db, "gpt-5", changes_without_outage)
+    report = run_alerts(db, settings, budget_s=1)
+    assert report is not None and report.delivered == 2
+    assert len(report.errors) == 1 and report.errors[0].startswith("outage.started, outage.resolved: ")
+    assert "detectors failed" in report.describe()
+    assert [body["type"] for body in webhook_events(receiver)] == ["model.added"]
