@@ -96,10 +96,9 @@ def _time(value: datetime | None) -> str:
     return "n/a" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _link(settings: DetectionSettings, page: str = "") -> str | None:
-    if settings.dashboard_url:
-        return settings.dashboard_url.rstrip("/") + page
-    return settings.dagster_url.rstrip("/") if settings.dagster_url else None
+def _link(settings: DetectionSettings) -> str | None:
+    """The dashboard, else the Dagster UI, when configured."""
+    return settings.dashboard_url or settings.dagster_url
 
 
 def dagster_link(settings: DetectionSettings, path: str) -> str | None:
@@ -158,7 +157,7 @@ def model_added(row: Mapping[str, Any], settings: DetectionSettings) -> Detected
             ("First seen", _time(row["first_seen_at"])),
         ),
         data=_data(row, "provider", "provider_model_id", "canonical_model_id", "context_window", "first_seen_at"),
-        link=_link(settings, "/compare"),
+        link=_link(settings),
     )
     return Detected(event, BASELINE if row["baseline"] else None)
 
@@ -188,7 +187,7 @@ def model_removed(row: Mapping[str, Any], settings: DetectionSettings) -> Detect
             ("Replacement", row["replacement_model_id"] or "n/a"),
         ),
         data=_data(row, "provider", "provider_model_id", "canonical_model_id", "last_seen_at", "replacement_model_id"),
-        link=_link(settings, "/compare"),
+        link=_link(settings),
     )
     return Detected(event)
 
@@ -223,7 +222,7 @@ def deprecation_announced(row: Mapping[str, Any], settings: DetectionSettings) -
         data=_data(
             row, "provider", "provider_model_id", "canonical_model_id", "deprecation_date", "replacement_model_id"
         ),
-        link=_link(settings, "/compare"),
+        link=_link(settings),
     )
     return Detected(event)
 
@@ -285,7 +284,7 @@ def model_retiring(row: Mapping[str, Any], settings: DetectionSettings) -> Detec
             "days_threshold",
             "replacement_model_id",
         ),
-        link=_link(settings, "/compare"),
+        link=_link(settings),
     )
     return Detected(event)
 
@@ -354,7 +353,7 @@ def price_changed(row: Mapping[str, Any], settings: DetectionSettings) -> Detect
             ),
             "percent": percent,
         },
-        link=_link(settings, "/prices"),
+        link=_link(settings),
     )
     return Detected(event, BASELINE if row["baseline"] else None)
 
@@ -408,7 +407,7 @@ def consensus_conditions(rows: Sequence[Mapping[str, Any]], kind: str, settings:
                     "consensus_price_usd",
                     "price_spread",
                 ),
-                link=_link(settings, "/prices"),
+                link=_link(settings),
             )
 
         conditions.append(Condition(key=key, scope="*", active=bool(row[flag]), build=build))
@@ -476,7 +475,7 @@ def outage(row: Mapping[str, Any], settings: DetectionSettings) -> Detected:
             "duration_minutes",
             "first_error_class",
         ),
-        link=_link(settings, "/status"),
+        link=_link(settings),
     )
     return Detected(event, ongoing=started and row["ended_at"] is None)
 
@@ -539,7 +538,7 @@ def status_conditions(rows: Sequence[Mapping[str, Any]], kind: str, settings: De
                     "consecutive_failed_probes",
                     "probes_failing_since",
                 ),
-                link=_link(settings, "/status"),
+                link=_link(settings),
             )
 
         conditions.append(Condition(key=row["provider"], scope=row["provider"], active=active, build=build))
@@ -639,7 +638,7 @@ def budget(row: Mapping[str, Any], settings: DetectionSettings) -> Detected:
             ),
             **({"threshold_percent": row["threshold_percent"]} if kind == "budget.threshold" else {}),
         },
-        link=_link(settings, "/usage"),
+        link=_link(settings),
     )
     return Detected(event)
 

@@ -20,7 +20,15 @@ from modelatlas.alerts import events as ev
 from modelatlas.alerts import store
 from modelatlas.alerts.channels import DiscordChannel, SlackChannel, WebhookChannel, email_channel_from_url
 from modelatlas.alerts.model import Channel, DeliveryResult, Event
-from modelatlas.alerts.routing import AlertConfig, ChannelConfig, digest_due_at, load_alert_config, quiet_until, route
+from modelatlas.alerts.routing import (
+    AlertConfig,
+    ChannelConfig,
+    Routing,
+    digest_due_at,
+    load_alert_config,
+    quiet_until,
+    route,
+)
 from modelatlas.alerts.settings import AlertSettings, alert_settings
 from modelatlas.redaction import redact
 from modelatlas.warehouse import ConnectionInfo
@@ -90,12 +98,19 @@ def suppression(detected: ev.Detected, since: datetime) -> str | None:
     return ev.BEFORE_SINCE if detected.event.occurred_at < since and not detected.ongoing else None
 
 
+def routings(event: Event, config: AlertConfig, price_min_percent: float) -> list[Routing]:
+    """Where an event goes: its routes; a disabled channel's error event goes to every other channel, routed or not."""
+    if event.kind == "channel.disabled":
+        return [Routing(name, "critical") for name in config.channels if name != event.data.get("channel")]
+    return route(event, config, price_min_percent)
+
+
 def plan_deliveries(
     event: Event, config: AlertConfig, price_min_percent: float, disabled: Mapping[str, str], now: datetime
 ) -> list[store.PlannedDelivery]:
     """A delivery per channel the routing rules send `event` to: due now, at its digest's end, or after quiet hours."""
     planned = []
-    for routing in route(event, config, price_min_percent):
+    for routing in routings(event, config, price_min_percent):
         if routing.channel not in config.channels:
             continue
         digest_due = digest_due_at(now, routing.digest) if routing.digest else None

@@ -635,3 +635,39 @@ def test_a_detector_whose_mart_is_broken_fails_alone(db: ConnectionInfo, receive
     assert len(report.errors) == 1 and report.errors[0].startswith("outage.started, outage.resolved: ")
     assert "detectors failed" in report.describe()
     assert [body["type"] for body in webhook_events(receiver)] == ["model.added"]
+
+
+def test_a_disabled_channels_error_event_reaches_the_other_channels_whatever_their_routes(
+    db: ConnectionInfo, receiver: AlertReceiver, tmp_path: Path
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(
+        yaml.safe_dump(
+            {
+                "channels": {
+                    "finops": {"type": "webhook", "url_env": "FINOPS_URL", "secret_env": "FINOPS_SECRET"},
+                    "oncall": {"type": "slack", "url_env": "ONCALL_URL"},
+                },
+                "routes": [
+                    {"events": ["price.changed"], "channels": ["finops"]},
+                    {"events": ["outage.*"], "channels": ["oncall"]},
+                ],
+            }
+        )
+    )
+    env = {
+        "MODELATLAS_ALERTS_FILE": str(rules),
+        "MODELATLAS_ALERTS_ALLOW_HTTP": "true",
+        "FINOPS_URL": receiver.url("/webhook/finops"),
+        "FINOPS_SECRET": SECRET,
+        "ONCALL_URL": receiver.url("/slack/oncall"),
+    }
+    settings = alert_settings(env)
+    market(db)
+    run_alerts(db, settings, budget_s=1)
+    receiver.script("/webhook/finops", Reply(410))
+    price_change(db, "cut", datetime.now(UTC), "3", "2")
+    report = run_alerts(db, settings, budget_s=1)
+    assert report is not None and report.disabled_channels == ["finops"]
+    [notice] = receiver.requests_to("/slack/oncall")
+    assert notice.json()["text"] == "Alert channel finops disabled"
