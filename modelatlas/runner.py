@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psycopg
 
 from modelatlas.alerts.events import run_failed
 from modelatlas.alerts.routing import load_alert_config
@@ -303,15 +304,15 @@ def alerts_pass(info: ConnectionInfo, summary: RunSummary) -> str | None:
         failures = [
             run_failed(run_id, job, steps, None, utc_now(), detection_settings(settings, utc_now(), None))
             for run_id, job, steps in summary.failed_runs
-            if not summary.tolerated_failures_only
+            if not steps or not all("unreachable" in summary.failures.get(step, "") for step in steps)
         ]
         with connect(info) as conn:
             ensure_alert_tables(conn)
             conn.commit()
             record_events(conn, failures, config, settings, utc_now())
         report = run_alerts(info, settings, config, budget_s=RUN_ALERTS_BUDGET_S)
-    except ModelAtlasError as exc:
-        return f"alerts: not evaluated: {redact(str(exc))}"
+    except (ModelAtlasError, psycopg.Error) as exc:
+        return f"alerts: not evaluated: {redact(str(exc)).strip()}"
     return f"alerts: {report.describe()}" if report else None
 
 

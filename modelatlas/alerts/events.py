@@ -692,10 +692,19 @@ def batch_blocked(row: Mapping[str, Any], settings: DetectionSettings) -> Detect
             ("Batch", row["batch_id"]),
             ("Reasons", row["reasons"]),
         ),
-        data=_data(row, "source", "entity", "batch_id", "reasons", "run_id", "validated_at"),
+        data={
+            **_data(row, "source", "entity", "batch_id", "reasons", "run_id", "validated_at"),
+            "provider": row["source"],
+        },
         link=dagster_link(settings, f"/runs/{row['run_id']}") if row["run_id"] else dagster_link(settings, ""),
     )
     return Detected(event)
+
+
+def source_of_asset(asset: str) -> str:
+    """The source of a source asset's key: `raw_openai/models` is openai's; a time series (`ts/...`) its table."""
+    dataset, _, table = asset.partition("/")
+    return dataset.removeprefix("raw_") if dataset.startswith("raw_") else table
 
 
 def stale_conditions(settings: DetectionSettings) -> list[Condition]:
@@ -713,7 +722,7 @@ def stale_conditions(settings: DetectionSettings) -> list[Condition]:
                 title=f"Stale source: {asset}",
                 summary=f"{asset} has missed its freshness window since {_time(since)}; its marts show older data.",
                 facts=(("Asset", asset), ("Stale since", _time(since))),
-                data={"asset": asset, "provider": asset.split("/")[0], "stale_since": since},
+                data={"asset": asset, "provider": source_of_asset(asset), "stale_since": since},
                 link=dagster_link(settings, f"/assets/{asset}"),
             )
 

@@ -23,8 +23,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from standardwebhooks.webhooks import Webhook
 
+from modelatlas.alerts.channels import webhook_signer
 from modelatlas.alerts.model import EVENT_KINDS, SEVERITIES, ChannelKind, Event, Severity
 from modelatlas.alerts.settings import AlertSettings, check_email_address
 from modelatlas.errors import ConfigurationError
@@ -415,8 +415,8 @@ def _checked_smtp_url(channel: str, url: SecretStr, variable: str) -> SecretStr:
 
 def _checked_secret(channel: str, secret: SecretStr, variable: str) -> SecretStr:
     try:
-        Webhook(secret.get_secret_value())
-    except Exception:  # The library raises binascii.Error, its own error or RuntimeError.
+        webhook_signer(secret.get_secret_value())
+    except ConfigurationError:
         raise ConfigurationError(
             f"channel {channel!r}: {variable} is not a Standard Webhooks secret; "
             "use whsec_ followed by base64 (24 to 64 random bytes)"

@@ -10,7 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,7 +114,8 @@ def plan_deliveries(
         if routing.channel not in config.channels:
             continue
         digest_due = digest_due_at(now, routing.digest) if routing.digest else None
-        quiet = quiet_until(now, config.quiet_hours, routing.severity)
+        # A digest falling due in quiet hours waits for their end too.
+        quiet = quiet_until(digest_due or now, config.quiet_hours, routing.severity)
         due = max(moment for moment in (now, digest_due, quiet) if moment is not None)
         planned.append(
             store.PlannedDelivery(
@@ -344,16 +345,25 @@ def messages(claimed: Sequence[store.ClaimedDelivery]) -> list[Message]:
             digests[(delivery.channel, delivery.digest_due_at)].append(delivery)
         else:
             single.append(Message(delivery.channel, delivery.event.event_id, (delivery,), digest=False))
+    # The id names the events it holds: stable across retries of the same digest, distinct for a part of one
+    # period's events sent apart (held back by quiet hours, or beyond one claim).
     grouped = [
-        Message(channel, ev.event_id("digest", channel, due.isoformat()), tuple(items), digest=True)
+        Message(
+            channel,
+            ev.event_id("digest", channel, due.isoformat(), *sorted(d.event.event_id for d in items)),
+            tuple(items),
+            digest=True,
+        )
         for (channel, due), items in digests.items()
     ]
     return single + grouped
 
 
 def _send(channel: Channel, message: Message) -> DeliveryResult:
+    # A route may set the severity an event has on this channel.
+    events = [replace(d.event, severity=d.severity) for d in message.deliveries]
     try:
-        return channel.send(message.message_id, [d.event for d in message.deliveries], digest=message.digest)
+        return channel.send(message.message_id, events, digest=message.digest)
     except Exception as exc:  # a channel bug must not lose the delivery: it is retried like a failed send
         return DeliveryResult(ok=False, error=redact(f"{type(exc).__name__}: {exc}")[:500])
 
@@ -370,7 +380,8 @@ def apply_result(
     """Record a send's outcome; return the `channel.disabled` event when the receiver said the endpoint is gone."""
     event_ids = [delivery.event.event_id for delivery in message.deliveries]
     if result.ok:
-        store.mark_delivered(conn, message.channel, event_ids, message.message_id, result.status_code, now)
+        note = redact(result.error)[:500] if result.error else None
+        store.mark_delivered(conn, message.channel, event_ids, message.message_id, result.status_code, now, note)
         report.delivered += len(event_ids)
         return None
     error = redact(result.error or f"HTTP {result.status_code}")[:500]

@@ -293,13 +293,14 @@ def mark_delivered(
     message_id: str,
     response_code: int | None,
     now: datetime,
+    note: str | None = None,
 ) -> None:
-    """The receiver took the message holding `event_ids`."""
+    """The receiver took the message holding `event_ids` (`note`: what it said besides, such as refused addresses)."""
     conn.execute(
         """update ops.alert_deliveries
-        set status = %s, delivered_at = %s, updated_at = %s, response_code = %s, message_id = %s, last_error = null
+        set status = %s, delivered_at = %s, updated_at = %s, response_code = %s, message_id = %s, last_error = %s
         where channel = %s and event_id = any(%s) and status = %s""",
-        [DELIVERED, now, now, response_code, message_id, channel, list(event_ids), SENDING],
+        [DELIVERED, now, now, response_code, message_id, note, channel, list(event_ids), SENDING],
     )
 
 
