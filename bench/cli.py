@@ -18,7 +18,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
 BENCHMARKS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 log = logging.getLogger("bench")
-MEASURES = range(1, 16)
+MEASURES = range(1, 18)
 
 
 def say(text: str) -> None:
@@ -140,6 +140,8 @@ Group = tuple[tuple[int, ...], str, Callable[[], list[MeasureResult]]]
 
 def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     """Every measure, as the actions that produce them, in running order."""
+    from bench.measures.alerts import MEASURES as ALERTS_MEASURES
+    from bench.measures.alerts import measure_alerts
     from bench.measures.cycle import CyclePair, measure_cycles
     from bench.measures.gate import measure_gate
     from bench.measures.history import measure_history
@@ -197,6 +199,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
         ),
         (STATUS_MEASURES, "status time series", lambda: measure_status(bench, plan.mode, seed)),
         (USAGE_MEASURES, "usage and cost", lambda: measure_usage(bench, plan.mode, seed)),
+        (ALERTS_MEASURES, "alerts", lambda: measure_alerts(bench, plan.mode, seed)),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import math
@@ -222,6 +223,13 @@ def _scrubbed(result: DeliveryResult, secrets: Iterable[str]) -> DeliveryResult:
     return replace(result, error=short_text(result.error, secrets))
 
 
+@functools.cache
+def http_client(timeout_s: float) -> httpx.Client:
+    """The process's HTTP client for the Discord and webhook channels: its connections and TLS set-up are reused
+    from one send to the next (a client per send spent ~26 ms loading certificates)."""
+    return httpx.Client(timeout=timeout_s, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+
+
 # --- Discord ---------------------------------------------------------------------------------------------------
 
 
@@ -242,11 +250,8 @@ class DiscordChannel:
     def send(self, message_id: str, events: Sequence[Event], digest: bool = False) -> DeliveryResult:
         """Post one message; Discord's answer, or why none came, as a result."""
         try:
-            response = httpx.post(
-                self._url,
-                json=discord_payload(events, digest),
-                headers={"user-agent": USER_AGENT},
-                timeout=self.timeout_s,
+            response = http_client(self.timeout_s).post(
+                self._url, json=discord_payload(events, digest), headers={"user-agent": USER_AGENT}
             )
         except (httpx.HTTPError, OSError) as error:
             return network_failure("Discord", error, self.timeout_s, _url_secrets(self._url))
@@ -307,7 +312,7 @@ class WebhookChannel:
         headers = {"user-agent": USER_AGENT, **webhook_headers(self._signer, message_id, body, datetime.now(UTC))}
         secrets = (*_url_secrets(self._url), self._secret)
         try:
-            response = httpx.post(self._url, content=body, headers=headers, timeout=self.timeout_s)
+            response = http_client(self.timeout_s).post(self._url, content=body, headers=headers)
         except (httpx.HTTPError, OSError) as error:
             return network_failure("The webhook receiver", error, self.timeout_s, secrets)
         return _scrubbed(classify_http(response.status_code, response.headers, response.text), secrets)
