@@ -47,7 +47,13 @@ def isolated_variables() -> list[str]:
 # being left to run alone at the end.
 LONGEST_FIRST = tuple(
     f"tests/integration/{name}"
-    for name in ("test_run_semantics.py", "test_whole_runs.py", "test_services.py", "test_cli.py")
+    for name in (
+        "test_run_semantics.py",
+        "test_whole_runs.py",
+        "test_services.py",
+        "test_alerts_end_to_end.py",
+        "test_cli.py",
+    )
 )
 
 

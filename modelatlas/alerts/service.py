@@ -54,6 +54,7 @@ class AlertsReport:
     recorded: int = 0
     suppressed: int = 0
     delivered: int = 0
+    # Deliveries left waiting for a retry when the pass ended.
     retrying: int = 0
     failed: int = 0
     disabled_channels: list[str] = field(default_factory=list)
@@ -403,7 +404,6 @@ def apply_result(
     store.mark_attempt_failed(
         conn, message.channel, event_ids, error, result.status_code, now + timedelta(seconds=delay), now
     )
-    report.retrying += len(event_ids)
     return None
 
 
@@ -448,6 +448,7 @@ def deliver(
             if not claimed:
                 wait = _wait_for_next(conn, list(channels), clock(), deadline)
                 if wait is None:
+                    report.retrying = store.retrying_count(conn, list(channels))
                     return report
                 time.sleep(wait)
                 continue

@@ -332,6 +332,15 @@ def next_due_at(conn: psycopg.Connection[Any], channels: Sequence[str]) -> datet
     return row[0] if row else None
 
 
+def retrying_count(conn: psycopg.Connection[Any], channels: Sequence[str]) -> int:
+    """Open deliveries on `channels` that failed at least once and wait for their next attempt."""
+    row = conn.execute(
+        "select count(*) from ops.alert_deliveries where status = any(%s) and attempts > 0 and channel = any(%s)",
+        [list(OPEN_STATUSES), list(channels)],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def condition_states(conn: psycopg.Connection[Any], kind: str) -> dict[str, bool]:
     """{condition key: active} of one condition kind, as last evaluated."""
     rows = conn.execute("select condition_key, active from ops.alert_conditions where kind = %s", [kind])
