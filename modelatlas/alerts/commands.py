@@ -27,7 +27,7 @@ def deliver_once(info: ConnectionInfo, wait_s: float) -> str:
     return report.describe()
 
 
-def test_event(channel: str) -> Event:
+def alerts_test_event(channel: str) -> Event:
     """The message `alerts test` sends."""
     now = utc_now()
     return Event(
@@ -50,7 +50,7 @@ def send_test(info: ConnectionInfo, channel: str) -> str:
         known = ", ".join(sorted(config.channels)) or "none"
         raise ConfigurationError(f"no alert channel named {channel!r} is configured (configured: {known})")
     sender = build_channel(config.channels[channel], settings)
-    event = test_event(channel)
+    event = alerts_test_event(channel)
     result = sender.send(event.event_id, [event])
     if not result.ok:
         raise ConfigurationError(

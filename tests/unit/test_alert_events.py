@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook
 
 from modelatlas.alerts import events as ev
-from modelatlas.alerts.model import Event
+from modelatlas.alerts.channels import webhook_headers, webhook_signer
+from modelatlas.alerts.commands import alerts_test_event
+from modelatlas.alerts.model import EVENT_KINDS, Event
+from modelatlas.alerts.render import discord_payload, email_message, slack_payload, webhook_body
 from modelatlas.alerts.routing import AlertConfig, ChannelConfig, Route
-from modelatlas.alerts.service import Message, messages, retry_delay_s, routings, suppression
+from modelatlas.alerts.service import (
+    Message,
+    channel_disabled_event,
+    messages,
+    retry_delay_s,
+    routings,
+    suppression,
+)
 from modelatlas.alerts.store import ClaimedDelivery
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -151,3 +163,144 @@ def test_a_disabled_channels_notice_goes_to_every_other_channel() -> None:
 )
 def test_a_stale_asset_names_its_source(asset: str, source: str) -> None:
     assert ev.source_of_asset(asset) == source
+
+
+def every_kind_of_event() -> list[Event]:
+    """One event of each kind, worded by the detectors from rows shaped as their marts give them."""
+    model = {
+        "event_id": "m",
+        "provider": "anthropic",
+        "provider_model_id": "claude-<b>-4",
+        "canonical_model_id": "claude-4",
+        "display_name": "Claude 4",
+        "context_window": 200_000,
+        "max_output_tokens": 8192,
+        "first_seen_at": NOW,
+        "last_seen_at": NOW,
+        "deprecation_date": date(2026, 12, 12),
+        "replacement_model_id": "claude-5",
+        "days_left": 7,
+        "days_threshold": 7,
+        "baseline": False,
+    }
+    outage = {
+        "event_id": "o",
+        "outage_id": "o1",
+        "source": "probe",
+        "provider": "openai",
+        "region": "eu",
+        "model_id": None,
+        "canonical_model_id": None,
+        "upstream_provider": None,
+        "severity": "major_outage",
+        "started_at": NOW - timedelta(minutes=30),
+        "ended_at": NOW,
+        "duration_minutes": Decimal("30.00"),
+        "first_error_class": "timeout",
+        "occurred_at": NOW,
+    }
+    budget = {
+        "event_id": "b",
+        "scope": "team",
+        "subject": "research",
+        "team": "research",
+        "month": date(2026, 12, 1),
+        "through_day": date(2026, 12, 5),
+        "budget_usd": Decimal(1000),
+        "request_limit": None,
+        "spend_to_date_usd": Decimal(850),
+        "requests_to_date": 1234,
+        "budget_used_share": Decimal("0.85"),
+        "forecast_usd": Decimal(2100),
+        "forecast_method": "linear",
+        "status": "warning",
+        "threshold_percent": Decimal(80),
+    }
+    consensus = {
+        "canonical_model_id": "gpt-4o",
+        "provider": "openai",
+        "component": "input",
+        "unit": "mtok",
+        "genai_prices_price_usd": Decimal("2.5"),
+        "litellm_price_usd": Decimal("2500"),
+        "openrouter_price_usd": None,
+        "consensus_price_usd": Decimal("2.5"),
+        "price_spread": Decimal("999"),
+        "sources_disagree": True,
+        "suspected_unit_error": True,
+    }
+    status = {
+        "provider": "openai",
+        "effective_status": "partial_outage",
+        "status_description": "Partial System Outage",
+        "open_incident_titles": "Elevated errors",
+        "components_not_operational": "API (partial_outage)",
+        "status_observed_at": NOW,
+        "status_disagrees": True,
+        "latest_probe_ok": False,
+        "consecutive_failed_probes": 4,
+        "probes_failing_since": NOW,
+    }
+    blocked = {
+        "event_id": "q",
+        "source": "litellm",
+        "entity": "prices",
+        "batch_id": "b1",
+        "validated_at": NOW,
+        "reasons": "the batch shrank by 90%",
+        "run_id": "r1",
+    }
+    stale = ev.DetectionSettings(now=NOW, stale_assets={"raw_mistral/models": NOW})
+
+    events = [
+        ev.model_added(model, SETTINGS).event,
+        ev.model_removed(model, SETTINGS).event,
+        ev.deprecation_announced(model, SETTINGS).event,
+        ev.model_retiring(model, SETTINGS).event,
+        ev.price_changed(price_row(), SETTINGS).event,
+        *(
+            c.build(NOW)
+            for kind in ("price.sources_disagree", "price.suspected_unit_error")
+            for c in ev.consensus_conditions([consensus], kind, SETTINGS)
+        ),
+        ev.outage(outage | {"kind": "outage.started"}, SETTINGS).event,
+        ev.outage(outage | {"kind": "outage.resolved"}, SETTINGS).event,
+        *(
+            c.build(NOW)
+            for kind in ("status.degraded", "status.disagrees")
+            for c in ev.status_conditions([status], kind, SETTINGS)
+        ),
+        *(
+            ev.budget(budget | {"kind": kind}, SETTINGS).event
+            for kind in ("budget.threshold", "budget.forecast_exceeds")
+        ),
+        ev.budget(budget | {"kind": "limit.exceeded", "scope": "api_key", "subject": "key-1"}, SETTINGS).event,
+        ev.batch_blocked(blocked, SETTINGS).event,
+        *(c.build(NOW) for c in ev.stale_conditions(stale)),
+        ev.run_failed("r1", "refresh_openai", ["openai"], "openai", NOW, SETTINGS),
+        channel_disabled_event("finops", "slack", "the receiver answered 410", NOW),
+        alerts_test_event("slack"),
+    ]
+    return events
+
+
+def test_every_event_kind_renders_on_every_channel() -> None:
+
+    events = every_kind_of_event()
+    assert sorted(event.kind for event in events) == sorted(EVENT_KINDS)
+    for event in events:
+        slack = slack_payload([event])
+        assert slack["text"] and slack["blocks"][0]["type"] == "header", event.kind
+        discord = discord_payload([event])
+        assert discord["embeds"][0]["title"] and len(discord["embeds"]) == 1, event.kind
+        mail = email_message([event], False, "alerts@example.com", ["oncall@example.com"])
+        html = mail.get_body(("html",))
+        assert html is not None and "<b>-4" not in html.get_content(), event.kind
+        body = webhook_body(event.event_id, [event])
+        assert json.loads(body)["type"] == event.kind
+        secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+        headers = webhook_headers(webhook_signer(secret), event.event_id, body.encode(), datetime.now(UTC))
+        assert Webhook(secret).verify(body, headers)["type"] == event.kind
+    digest = slack_payload(events, digest=True)
+    assert str(len(events)) in digest["text"]
