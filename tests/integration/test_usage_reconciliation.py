@@ -29,7 +29,18 @@ from modelatlas.warehouse.service import ensure_database
 from tests.dbt_cli import run_dbt
 
 DATABASE = "modelatlas_usage_reconciliation_test"
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def _clock() -> datetime:
+    """The last full hour, or yesterday's 23:00 UTC when the restated hour would fall at night: the simulated
+    organisation works from 05:00 to midnight UTC, and an hour without usage has nothing to restate."""
+    last_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    if 10 <= (last_hour - timedelta(hours=2)).hour <= 21:
+        return last_hour
+    return last_hour.replace(hour=23) - timedelta(days=1)
+
+
+NOW = _clock()
 # Within the last two buckets, which every run reads again.
 RESTATED_HOUR = NOW - timedelta(hours=2)
 CENT = Decimal("0.01")
