@@ -54,7 +54,12 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     if args.action == "url":
         if warehouse.embedded is not None:
             warehouse.ensure_ready()
-        print(warehouse.connection().url())
+        if args.reader or args.app:
+            # The role must exist, with the password printed, before a BI tool uses the URL.
+            warehouse.ensure_roles()
+            print((warehouse.reader_connection() if args.reader else warehouse.app_connection()).url())
+        else:
+            print(warehouse.connection().url())
     elif args.action == "start":
         info = warehouse.ensure_ready()
         print(f"warehouse ready at {info.display_url()}")
@@ -226,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     warehouse_parser = commands.add_parser("warehouse", help="the warehouse server: url, start, stop, status")
     warehouse_parser.add_argument("action", choices=["url", "start", "stop", "status"])
+    role = warehouse_parser.add_mutually_exclusive_group()
+    role.add_argument(
+        "--reader", action="store_true", help="with url: the read-only role's URL (SELECT on marts), for BI tools"
+    )
+    role.add_argument("--app", action="store_true", help="with url: the dashboard's role (marts, and writes app)")
     warehouse_parser.set_defaults(handler=_cmd_warehouse)
 
     sql_parser = commands.add_parser("sql", help="run one read-only query and print CSV with a header")

@@ -11,6 +11,8 @@ REDACTED = "***"
 # ModelAtlas's own secret variables; every source's key variable is one too (see `secret_variables`).
 OWN_SECRET_VARIABLES = (
     "MODELATLAS_WAREHOUSE_PASSWORD",
+    "MODELATLAS_READER_PASSWORD",
+    "MODELATLAS_APP_PASSWORD",
     # Slack's and Discord's webhook URLs carry their token: the URL itself is the secret.
     "MODELATLAS_SLACK_WEBHOOK_URL",
     "MODELATLAS_DISCORD_WEBHOOK_URL",

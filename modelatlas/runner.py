@@ -79,10 +79,12 @@ class RunSummary:
 
 
 def prepare(warehouse: Warehouse) -> ConnectionInfo:
-    """The set-up step: start or reach the warehouse, create every source's raw tables, write the Dagster instance
+    """The set-up step: start or reach the warehouse, create its read-only and app roles and every source's raw
+    tables, write the Dagster instance
     config, give dbt the connection and where its artifacts go (this process's environment, which the services it
     starts inherit), and build the dbt manifest (parsed again when the project or the connection changed)."""
     info = warehouse.ensure_ready()
+    warehouse.ensure_roles(info)
     prepare_instance(warehouse.settings.home, warehouse.dagster_connection())
     initialize_pools([DBT_POOL, *(source_pool(spec) for spec in sources())])
     os.environ.update(warehouse.dbt_environment())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -14,6 +15,7 @@ from modelatlas.redaction import redact, register_secret
 from modelatlas.settings import DEFAULT_DATABASE, WarehouseSettings, dbt_artifact_environment, warehouse_settings
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.embedded import EmbeddedWarehouse, ServerStatus
+from modelatlas.warehouse.roles import APP, READER, Role, RolesReport, ensure_roles
 
 log = logging.getLogger(__name__)
 _CONNECT_TIMEOUT_S = 10
@@ -52,6 +54,36 @@ class Warehouse:
         """What a dbt command against this warehouse reads: the connection its profile takes and where its artifacts
         go (under this warehouse's home)."""
         return {**self.connection().dbt_env(), **dbt_artifact_environment(self.settings.home)}
+
+    def reader_connection(self) -> ConnectionInfo:
+        """The warehouse database as `modelatlas_reader` (SELECT on `marts` only): for BI tools, pages and the API."""
+        return self._role_connection(READER)
+
+    def app_connection(self) -> ConnectionInfo:
+        """The warehouse database as `modelatlas_app`: reads `marts`, writes the dashboard's tables in `app`."""
+        return self._role_connection(APP)
+
+    def _role_connection(self, role: Role) -> ConnectionInfo:
+        return replace(self.connection(), user=role.name, password=role.password(self.settings.home))
+
+    def ensure_roles(self, info: ConnectionInfo | None = None) -> RolesReport:
+        """Create the reader and app roles and grant what the contract gives them; log what changed and what an
+        admin has to do. Idempotent: a second call changes nothing."""
+        info = info or self.connection()
+        # ModelAtlas owns every database of its embedded server: the roles reach only the warehouse database.
+        private = [self.dagster_connection().database] if self.embedded is not None else []
+        try:
+            with connect(info) as conn:
+                report = ensure_roles(conn, info, self.settings.home, private)
+        except psycopg.Error as exc:
+            raise WarehouseError(
+                f"setting up the warehouse roles in {info.database} failed: {redact(str(exc)).strip()}"
+            ) from None
+        for change in report.changes:
+            log.info("warehouse roles: %s", change)
+        for warning in report.warnings:
+            log.warning("warehouse roles: %s", redact(warning))
+        return report
 
     def status(self) -> ServerStatus | None:
         """The embedded server's state, or None for an external warehouse."""
