@@ -1,4 +1,4 @@
--- Every read of the genai-prices registry, newest first. The latest batch is the one whose prices are current:
+-- Every read of the genai-prices registry whose prices are loaded, newest first. The latest batch is the one whose prices are current:
 -- a row of an earlier batch was missing from the latest read, so it stays history and is no longer current.
 
 with
@@ -6,6 +6,14 @@ with
 loads as (
 
     select * from {{ ref('stg_genai_prices__loads') }}
+
+),
+
+-- dlt commits each table of a load on its own: a read whose load row is committed and whose prices are not yet is
+-- left out until they are. A build in between would otherwise take it as the latest and find no current price.
+priced_batches as (
+
+    select distinct batch_id from {{ ref('stg_genai_prices__prices') }}
 
 ),
 
@@ -20,6 +28,7 @@ ranked as (
         row_number() over (order by loaded_at desc, batch_id desc) as batch_rank
 
     from loads
+    inner join priced_batches using (batch_id)
 
 ),
 
