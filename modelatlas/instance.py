@@ -47,9 +47,6 @@ def instance_config(storage: ConnectionInfo, run_limit: int = DEFAULT_MAX_CONCUR
                 ],
             },
         },
-        # Each sensor is evaluated in a thread of its own: the alerts sensor's deliveries (up to a few seconds while
-        # a receiver retries) never hold up the dbt automation sensor's tick.
-        "sensors": {"use_threads": True, "num_workers": 4},
         "telemetry": {"enabled": False},
         "nux": {"enabled": False},
     }

@@ -570,6 +570,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: bench/results)")
     parser.add_argument("--stem", default=None, help="results file stem (default: soak-latest, short: soak-quick)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary MODELATLAS_HOME")
+    parser.add_argument(
+        "--alerts", action="store_true", help="alerts to a local Slack-style and webhook receiver, and their checks"
+    )
     return parser.parse_args(argv)
 
 
@@ -580,11 +583,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC)
     home = Path(tempfile.mkdtemp(prefix="modelatlas-soak-"))
     receiver = AlertReceiver().start()
-    with environment(soak_environment(home)), environment(alert_environment(receiver)):
+    alerts = alert_environment(receiver) if args.alerts else {}
+    with environment(soak_environment(home)), environment(alerts):
         simulator = build_simulator(sources()).start()
         settings = service_settings()
         try:
-            findings, timeline = soak(Scenario(simulator, FAILING_SOURCE), settings, args.minutes, home, receiver)
+            findings, timeline = soak(
+                Scenario(simulator, FAILING_SOURCE), settings, args.minutes, home, receiver if args.alerts else None
+            )
         finally:
             with contextlib.suppress(Exception):
                 down(settings, echo=lambda _line: None)
@@ -603,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def soak(
-    scenario: Scenario, settings: ServiceSettings, minutes: float, home: Path, receiver: AlertReceiver
+    scenario: Scenario, settings: ServiceSettings, minutes: float, home: Path, receiver: AlertReceiver | None
 ) -> tuple[Findings, Timeline]:
     """Up, the timeline, settle, drain, read everything back, down, the one-shot replay and the comparison."""
     timeline = Timeline()
@@ -643,8 +649,9 @@ def soak(
     )
     down(settings, echo=say, stop_warehouse=False)
     warehouse = Warehouse.from_env()
-    findings.alerts = read_alerts(warehouse.connection().with_database(SAMPLE_DATABASE), receiver, timeline.ended)
-    timeline.mark(f"alerts: {findings.alerts.describe()}")
+    if receiver is not None:
+        findings.alerts = read_alerts(warehouse.connection().with_database(SAMPLE_DATABASE), receiver, timeline.ended)
+        timeline.mark(f"alerts: {findings.alerts.describe()}")
     # The one-shot runs are another deployment: they keep to their own database and alert no one.
     replay_env = {
         **{name: value for name, value in os.environ.items() if name not in ALERT_VARIABLES},
