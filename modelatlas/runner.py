@@ -14,9 +14,8 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from modelatlas.alerts.events import run_failed
 from modelatlas.alerts.routing import load_alert_config
-from modelatlas.alerts.service import detection_settings, record_events, run_alerts, utc_now
+from modelatlas.alerts.service import record_run_failures, run_alerts
 from modelatlas.alerts.settings import alert_settings
 from modelatlas.alerts.store import ensure_alert_tables
 from modelatlas.assets.dbt import DBT_POOL, prepare_manifest
@@ -304,14 +303,11 @@ def alerts_pass(info: ConnectionInfo, summary: RunSummary) -> str | None:
         if not config.channels:
             return None
         failures = [
-            run_failed(run_id, job, steps, None, utc_now(), detection_settings(settings, utc_now(), None))
+            (run_id, job, steps, None)
             for run_id, job, steps in summary.failed_runs
             if not steps or not all("unreachable" in summary.failures.get(step, "") for step in steps)
         ]
-        with connect(info) as conn:
-            ensure_alert_tables(conn)
-            conn.commit()
-            record_events(conn, failures, config, settings, utc_now())
+        record_run_failures(info, failures, settings, config)
         report = run_alerts(info, settings, config, budget_s=RUN_ALERTS_BUDGET_S)
     except (ModelAtlasError, psycopg.Error) as exc:
         return f"alerts: not evaluated: {redact(str(exc)).strip()}"

@@ -78,7 +78,9 @@ class AlertsReport:
 # ---- evaluation ------------------------------------------------------------------------------------------------
 
 
-def detection_settings(settings: AlertSettings, now: datetime, stale_assets: Mapping[str, datetime] | None) -> Any:
+def detection_settings(
+    settings: AlertSettings, now: datetime, stale_assets: Mapping[str, datetime] | None
+) -> ev.DetectionSettings:
     """The detectors' settings from the alert settings."""
     return ev.DetectionSettings(
         now=now,
@@ -495,18 +497,25 @@ def run_alerts(
     return deliver(info, config, settings, budget_s, channels, report)
 
 
-def record_run_failure(
-    info: ConnectionInfo, run_id: str, job_name: str, steps: Sequence[str], source: str | None
-) -> str | None:
-    """Record a failed run's `run.failed` event (the alerts sensor delivers it); None when alerts are off."""
-    settings = alert_settings()
-    config = load_alert_config(settings)
+# A failed run: its id, its job, its failed steps and the source it loads (None for a dbt run).
+FailedRun = tuple[str, str, Sequence[str], str | None]
+
+
+def record_run_failures(
+    info: ConnectionInfo,
+    runs: Sequence[FailedRun],
+    settings: AlertSettings | None = None,
+    config: AlertConfig | None = None,
+) -> AlertsReport | None:
+    """Record a `run.failed` event per failed run (the next pass delivers them); None when alerts are off."""
+    settings = settings or alert_settings()
+    config = config or load_alert_config(settings)
     if not config.channels:
         return None
     now = utc_now()
-    event = ev.run_failed(run_id, job_name, steps, source, now, detection_settings(settings, now, None))
+    detection = detection_settings(settings, now, None)
+    events = [ev.run_failed(run_id, job, steps, source, now, detection) for run_id, job, steps, source in runs]
     with connect(info) as conn:
         store.ensure_alert_tables(conn)
         conn.commit()
-        record_events(conn, [event], config, settings, now)
-    return f"run.failed alert recorded for run {run_id}"
+        return record_events(conn, events, config, settings, now)

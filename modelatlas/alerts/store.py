@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from modelatlas.alerts.model import Event, Severity
+from modelatlas.alerts.render import json_default
 
 OPS_SCHEMA = "ops"
 # Held for the whole evaluation: two ticks evaluating at once would otherwise both see a condition turn on.
@@ -95,17 +95,9 @@ def ensure_alert_tables(conn: psycopg.Connection[Any]) -> None:
         conn.execute(statement)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 def to_json(value: Any) -> str:
     """JSON of an event's content: decimals as strings (exact), times in ISO 8601."""
-    return json.dumps(value, default=_json_default, sort_keys=True)
+    return json.dumps(value, default=json_default, sort_keys=True)
 
 
 def alerts_enabled_at(conn: psycopg.Connection[Any], now: datetime) -> datetime:

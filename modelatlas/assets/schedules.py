@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from modelatlas.alerts.service import record_run_failure
+from modelatlas.alerts.service import record_run_failures
 from modelatlas.assets.sources import asset_key, gate_check_specs
 from modelatlas.instance import SOURCE_TAG
 from modelatlas.pipelines.spec import SourceSpec
@@ -92,5 +92,5 @@ def log_failed_runs(context: dg.RunFailureSensorContext, warehouse: WarehouseRes
     if source:
         message += f"; the dbt models reading {source} keep their last good build until it loads again"
     context.log.error(message)
-    if recorded := record_run_failure(warehouse.connection(), run.run_id, run.job_name, step_keys, source):
-        context.log.info(recorded)
+    if record_run_failures(warehouse.connection(), [(run.run_id, run.job_name, step_keys, source)]):
+        context.log.info(f"run.failed alert recorded for run {run.run_id}")
