@@ -6,6 +6,7 @@ Reading Dagster's tags (data versions of each materialization and of its inputs)
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import statistics
 from collections import Counter, defaultdict
@@ -175,6 +176,24 @@ def overlapping_builds(runs: Sequence[RunInfo]) -> list[tuple[str, str, str]]:
             if first.step_started < second_end and second.step_started < first_end:
                 found += [(model, first.run_id, second.run_id) for model in sorted(first.planned & second.planned)]
     return found
+
+
+def fetches_per_state(
+    runs: Sequence[RunInfo], names: Iterable[str], state_starts: Sequence[float]
+) -> dict[str, list[int]]:
+    """Per source, how many successful runs of its job started in each state (`state_starts`: when each began,
+    epoch seconds, in order). A run reads its source as it starts. Requests to the simulated API are no measure of
+    this: the probes and the endpoint job ask the same APIs, so a source may have been asked in a state it never
+    loaded."""
+    counts = {name: [0] * len(state_starts) for name in names}
+    for run in runs:
+        name = run.job.removeprefix("refresh_")
+        if name not in counts or run.status != "SUCCESS" or run.started is None:
+            continue
+        state = bisect.bisect_right(state_starts, run.started) - 1
+        if state >= 0:
+            counts[name][state] += 1
+    return counts
 
 
 def versions_read(build: Build, built_in_run: Mapping[tuple[str, str], str | None]) -> dict[str, str | None]:

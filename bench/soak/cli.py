@@ -28,6 +28,7 @@ from bench.soak.analysis import (
     Build,
     RunInfo,
     changed_loads,
+    fetches_per_state,
     first_runs,
     followed_since,
     fresh_during_failure,
@@ -189,7 +190,7 @@ def run_timeline(scenario: Scenario, minutes: float, timeline: Timeline, graph: 
         if kind == "change":
             state = scenario.states[-1]
             needed = every if scenario.state == 0 else list(CHANGES[scenario.state - 1].sources)
-            _wait_for_fetches(scenario, needed, state.started, due, timeline, f"state {scenario.state}")
+            _wait_for_fetches(instance_home, needed, state.wall_started, due, timeline, f"state {scenario.state}")
             change = scenario.advance()
             timeline.mark(f"state {scenario.state}: {change.name} ({', '.join(change.sources)})")
             if change.during_failure:
@@ -201,7 +202,7 @@ def run_timeline(scenario: Scenario, minutes: float, timeline: Timeline, graph: 
         else:
             state = scenario.states[-1]
             needed = list(CHANGES[scenario.state - 1].sources)
-            _wait_for_fetches(scenario, needed, state.started, due, timeline, f"state {scenario.state}")
+            _wait_for_fetches(instance_home, needed, state.wall_started, due, timeline, f"state {scenario.state}")
             expected = graph.followers(needed, scenario.failing)
             followed = functools.partial(marts_followed, instance_home, graph, needed, expected, state.wall_started)
             if not wait_until(followed, time.time() + READY_CAP_S):
@@ -241,13 +242,31 @@ def marts_followed(
     return followed_since({key: builds[key] for key in tables}, {key: builds[key] for key in marts}, since)
 
 
+def not_loaded_since(instance_home: Path, names: Sequence[str], since: float) -> list[str]:
+    """The sources of `names` without a successful run of their job started at or after `since` (wall clock)."""
+    import dagster as dg
+
+    with open_instance(instance_home) as instance:
+        return [
+            name
+            for name in names
+            if not any(
+                record.start_time is not None and record.start_time >= since
+                for record in instance.get_run_records(
+                    filters=dg.RunsFilter(job_name=f"refresh_{name}", statuses=[dg.DagsterRunStatus.SUCCESS]),
+                    limit=5,
+                )
+            )
+        ]
+
+
 def _wait_for_fetches(
-    scenario: Scenario, needed: Sequence[str], since: float, due: float, timeline: Timeline, what: str
+    instance_home: Path, needed: Sequence[str], since: float, due: float, timeline: Timeline, what: str
 ) -> None:
     wait_until(lambda: False, due)
-    ready = wait_until(lambda: all(scenario.fetched_since(name, since) for name in needed), due + READY_CAP_S)
+    ready = wait_until(lambda: not not_loaded_since(instance_home, needed, since), due + READY_CAP_S)
     if not ready:
-        missing = [name for name in needed if not scenario.fetched_since(name, since)]
+        missing = not_loaded_since(instance_home, needed, since)
         timeline.notes.append(f"{what} ended before {', '.join(missing)} fetched it ({READY_CAP_S} s past its time)")
 
 
@@ -262,10 +281,10 @@ def scenario_sources() -> list[str]:
 def settle(scenario: Scenario, instance_home: Path, timeline: Timeline, graph: Graph) -> None:
     """After the last event: every source fetches the last state, then the dbt sensor finishes what is due (the
     builds of the time-series models alone, which follow the probes on their cadence for ever, aside)."""
-    last_change = max(scenario.states[-1].started, scenario.failure.ended if scenario.failure else 0.0)
+    last_change = max(scenario.states[-1].wall_started, timeline.failure[1] if timeline.failure else 0.0)
     names = scenario_sources()
     deadline = time.time() + SETTLE_CAP_S
-    if not wait_until(lambda: all(scenario.fetched_since(name, last_change) for name in names), deadline):
+    if not wait_until(lambda: not not_loaded_since(instance_home, names, last_change), deadline):
         timeline.notes.append("not every source fetched the last state before the settle cap")
     import dagster as dg
 
@@ -642,7 +661,7 @@ def soak(
         graph=graph,
         samples=sampler.samples,
         cpu_s=sum(sampler.processes.cpu_s.values()),
-        coverage=scenario.coverage(),
+        coverage=fetches_per_state(runs, scenario_sources(), [served.wall_started for served in scenario.states]),
         state_names=[served.name for served in scenario.states],
         state_sources=[set(scenario_sources())] + [set(change.sources) for change in CHANGES[: scenario.state]],
         failing=scenario.failing,

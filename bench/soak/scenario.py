@@ -7,7 +7,6 @@ scratch (the one-shot replay serves them in order).
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,9 +104,7 @@ class Scenario:
     failing: str = FAILING_SOURCE
     states: list[Served] = field(default_factory=list)
     failure: Served | None = None
-    requests: list[Any] = field(default_factory=list)
     _pristine: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         handlers = self.simulator.handlers
@@ -144,44 +141,7 @@ class Scenario:
         self.failure = Served(f"{self.failing} failing", time.monotonic(), time.time())
 
     def recover(self) -> None:
-        """The failing source answers again (the simulator forgets its faults; its request log is kept here)."""
-        self.snapshot()
+        """The failing source answers again (the simulator forgets its faults)."""
         self.simulator.clear()
         if self.failure is not None:
             self.failure.ended = time.monotonic()
-
-    def snapshot(self) -> list[Any]:
-        """Every request the simulator received so far (kept across `recover`)."""
-        with self._lock:
-            seen = {id(request) for request in self.requests}
-            self.requests += [request for request in list(self.simulator.requests) if id(request) not in seen]
-            return list(self.requests)
-
-    def fetched_since(self, source: str, since: float) -> bool:
-        """Whether `source` was asked for anything since `since` (monotonic), outside its failure."""
-        return any(request.at >= since and not self._failed_at(request) for request in self._requests_to(source))
-
-    def coverage(self) -> dict[str, list[int]]:
-        """Per source, how many requests it served in each state (its failure left out)."""
-        counts = {name: [0] * len(self.states) for name in self.simulator.handlers}
-        for request in self.snapshot():
-            if self._failed_at(request):
-                continue
-            counts[request.provider][self._state_at(request.at)] += 1
-        return counts
-
-    def _requests_to(self, source: str) -> list[Any]:
-        return [request for request in self.snapshot() if request.provider == source]
-
-    def _failed_at(self, request: Any) -> bool:
-        failure = self.failure
-        if failure is None or request.provider != self.failing or request.at < failure.started:
-            return False
-        return failure.ended is None or request.at <= failure.ended
-
-    def _state_at(self, at: float) -> int:
-        index = 0
-        for position, served in enumerate(self.states):
-            if served.started <= at:
-                index = position
-        return index

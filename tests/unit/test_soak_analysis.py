@@ -8,6 +8,7 @@ from bench.soak.analysis import (
     Build,
     RunInfo,
     changed_loads,
+    fetches_per_state,
     first_runs,
     followed_since,
     fresh_during_failure,
@@ -21,7 +22,8 @@ from bench.soak.analysis import (
 
 
 def _run(run_id: str, job: str, status: str = "SUCCESS", created: float = 0.0, **kwargs: object) -> RunInfo:
-    return RunInfo(run_id=run_id, job=job, status=status, created=created, started=None, ended=None, **kwargs)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"started": None, "ended": None, **kwargs}
+    return RunInfo(run_id=run_id, job=job, status=status, created=created, **fields)  # type: ignore[arg-type]
 
 
 def _build(key: str, at: float, version: str = "v1", code: str = "c1", **inputs: str) -> Build:
@@ -134,3 +136,21 @@ def test_marts_follow_the_first_load_whose_data_changed_not_the_latest_load() ->
     assert not followed_since(loads, built_before, since=30)
     # No change since `since`: nothing to follow yet.
     assert not followed_since(loads, built_after, since=100)
+
+
+def test_a_source_fetched_a_state_when_a_successful_run_of_its_job_started_in_it() -> None:
+    runs = [
+        _run("o1", "refresh_openrouter", started=150.0),  # state 1
+        _run("o2", "refresh_openrouter", "FAILURE", started=50.0),  # failed: no fetch of state 0
+        _run("o3", "refresh_openrouter", started=None),  # never started
+        _run("e1", "refresh_openrouter_endpoints", started=60.0),  # another job asking the same API
+        _run("l1", "refresh_litellm", started=10.0),  # state 0
+        _run("l2", "refresh_litellm", started=200.0),  # state 2, its first instant
+        _run("d1", "__ASSET_JOB", started=20.0),
+    ]
+    counts = fetches_per_state(runs, ["openrouter", "litellm", "openai"], [0.0, 100.0, 200.0])
+    assert counts == {"openrouter": [0, 1, 0], "litellm": [1, 0, 1], "openai": [0, 0, 0]}
+
+
+def test_a_run_started_before_the_first_state_counts_in_none() -> None:
+    assert fetches_per_state([_run("a", "refresh_openai", started=5.0)], ["openai"], [10.0, 20.0]) == {"openai": [0, 0]}
