@@ -1,4 +1,4 @@
-"""The `modelatlas` command: run the pipeline, manage the warehouse, query it, open the UI."""
+"""The `modelatlas` command: run the pipeline, manage the warehouse, query it, open the UI and the dashboard."""
 
 from __future__ import annotations
 
@@ -117,6 +117,25 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         # `dagster dev` still works as documented; Dagster nudges towards its separate `dg` tool on every start.
         env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
         return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from modelatlas.dashboard.settings import dashboard_settings, streamlit_command
+    from modelatlas.runner import prepare, sample_mode
+    from modelatlas.warehouse import Warehouse
+
+    settings = dashboard_settings()
+    host, port = args.host or settings.host, args.port or settings.port
+    with contextlib.ExitStack() as stack:
+        warehouse = Warehouse.from_env()
+        if args.sample:
+            # As `ui --sample`: the environment names the sample database, which the dashboard's process inherits.
+            warehouse = stack.enter_context(sample_mode(warehouse))
+        # The set-up creates the read-only role the pages read through, and the app role that keeps saved views.
+        prepare(warehouse)
+        mode = " (sample mode)" if args.sample else ""
+        log.info("starting the dashboard on http://%s:%s%s", host, port, mode)
+        return subprocess.call(streamlit_command(host, port), cwd=PROJECT_ROOT, env=dict(os.environ))
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -250,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample", action="store_true", help="the simulator beside it, every source from it, the sample database"
     )
     ui_parser.set_defaults(handler=_cmd_ui)
+
+    dashboard_parser = commands.add_parser(
+        "dashboard", help="start the dashboard (Streamlit): compare models with filters, presets and shareable URLs"
+    )
+    dashboard_parser.add_argument("--host", help="default MODELATLAS_DASHBOARD_HOST, else 127.0.0.1")
+    dashboard_parser.add_argument("--port", type=int, help="default MODELATLAS_DASHBOARD_PORT, else 8501")
+    dashboard_parser.add_argument(
+        "--sample", action="store_true", help="the sample database (fill it with `modelatlas run --sample`)"
+    )
+    dashboard_parser.set_defaults(handler=_cmd_dashboard)
 
     up_parser = commands.add_parser(
         "up", help="start the Dagster webserver, daemon and code server in the background (production mode)"
