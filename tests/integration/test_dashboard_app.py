@@ -12,7 +12,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from modelatlas.dashboard import presets
-from modelatlas.dashboard.queries import FilterState
+from modelatlas.dashboard.data import fetch_view, filter_options, mart_rows
+from modelatlas.dashboard.queries import COLUMNS, RANGES, SORTABLE, FilterState
 from modelatlas.dashboard.settings import APP_PATH
 from modelatlas.warehouse import Warehouse
 from modelatlas.warehouse.service import connect
@@ -120,7 +121,7 @@ def test_the_page_shows_every_model(dashboard: Warehouse) -> None:
     frame = app.dataframe[0].value
     assert frame.loc[frame["display_name"] == "Claude X", "blended_price_per_mtok"].item() == pytest.approx(6.0)
     assert "5 of 5 offerings" in app.caption[0].value
-    assert app.query_params == {}
+    assert app.query_params == {} and not app.warning and not app.error
 
 
 def test_a_filter_narrows_the_table_and_goes_into_the_url(dashboard: Warehouse) -> None:
@@ -215,3 +216,35 @@ def test_a_missing_or_empty_mart_says_what_to_do(warehouse: Warehouse, monkeypat
     [info] = empty.info
     assert "has no models yet" in info.value and "make run SAMPLE=1" in info.value
     st.cache_data.clear()
+
+
+HOSTILE = "x'); drop table marts.mart_model_comparison; --"
+
+
+def test_the_queries_run_as_the_reader_with_any_value(filled: Warehouse) -> None:
+    info = filled.reader_connection()
+    everything = FilterState(
+        providers=(HOSTILE,),
+        input_modalities=(HOSTILE,),
+        regions=(HOSTILE,),
+        search=HOSTILE,
+        ranges={column: (Decimal(0), Decimal(10**12)) for column in RANGES},
+        columns=tuple(COLUMNS),
+    )
+    assert fetch_view(info, everything).rows == []
+    assert mart_rows(info) == len(MODELS)
+    # The search is case-insensitive and takes LIKE's wildcards literally.
+    assert [row[0] for row in fetch_view(info, FilterState(search="gpt q")).rows] == ["GPT Q", "GPT Q mini"]
+    assert fetch_view(info, FilterState(search="gpt_q")).rows == []
+    assert fetch_view(info, FilterState(search="%")).rows == []
+    for column in SORTABLE:
+        for descending in (False, True):
+            table = fetch_view(info, FilterState(sort=column, descending=descending, columns=tuple(COLUMNS)))
+            assert len(table.rows) == len(MODELS) and table.columns == list(COLUMNS), column
+    limited = fetch_view(info, FilterState(sort="context_window", descending=True), limit=2)
+    assert limited.truncated and [row[0] for row in limited.rows] == ["Claude X", "Llama Z"]
+    options = filter_options(info)
+    assert options.providers == ["anthropic", "mistral", "openai", "together"]
+    assert options.regions == ["eu", "global", "us"]
+    assert options.input_modalities == ["image", "text"] and options.output_modalities == ["text"]
+    assert info.user == "modelatlas_reader"
