@@ -194,9 +194,15 @@ def test_a_saved_view_saves_loads_and_deletes(dashboard: Warehouse) -> None:
     assert fresh.query_params == {"provider": ["openai", "anthropic"], "sort": "blended_price_per_mtok"}
     assert fresh.multiselect(key="f_provider").value == ["openai", "anthropic"]
 
+    fresh.text_input(key="preset_name").input("everything").run()
+    fresh.button(key="preset_save").click().run()
+    assert [view.name for view in presets.list_views(dashboard.app_connection())] == ["cheap openai", "everything"]
+    fresh.selectbox(key="preset_choice").set_value("cheap openai")
     fresh.button(key="preset_delete").click().run()
+    assert not fresh.exception
     assert any("deleted 'cheap openai'" in message.value for message in fresh.success)
-    assert presets.list_views(dashboard.app_connection()) == []
+    assert [view.name for view in presets.list_views(dashboard.app_connection())] == ["everything"]
+    assert fresh.selectbox(key="preset_choice").options == ["everything"]
     assert _shown(fresh) == ["GPT Q mini", "GPT Q", "Claude X"], "deleting a view keeps the view shown"
 
 
