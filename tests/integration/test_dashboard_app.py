@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -254,3 +256,23 @@ def test_the_queries_run_as_the_reader_with_any_value(filled: Warehouse) -> None
     assert options.regions == ["eu", "global", "us"]
     assert options.input_modalities == ["image", "text"] and options.output_modalities == ["text"]
     assert info.user == "modelatlas_reader"
+
+
+def test_the_csv_download_is_the_table_shown(dashboard: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    offered: list[str] = []
+    original = st.download_button
+
+    def download_button(label: str, data: str, **kwargs: Any) -> Any:
+        offered.append(data)
+        return original(label, data, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", download_button)
+    app = _app(provider="openai", columns="display_name,input_modalities,input_price_per_mtok,open_weights")
+    assert app.download_button(key="csv_download").label == "Download CSV"
+    shown = app.dataframe[0].value
+    rows = list(csv.reader(io.StringIO(offered[-1])))
+    assert (
+        rows[0] == list(shown.columns) == ["display_name", "input_modalities", "input_price_per_mtok", "open_weights"]
+    )
+    assert rows[1:] == [["GPT Q", "text, image", "0.15", "false"], ["GPT Q mini", "text", "0.05", "false"]]
+    assert [row[0] for row in rows[1:]] == list(shown["display_name"])
