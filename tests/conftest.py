@@ -128,3 +128,28 @@ def warehouse(warehouse_home: Path) -> Iterator[Warehouse]:
 def connection(warehouse: Warehouse) -> ConnectionInfo:
     """Connection details of the session warehouse's main database."""
     return warehouse.connection()
+
+
+@pytest.fixture(scope="session")
+def sample_marts(warehouse: Warehouse) -> Warehouse:
+    """The sample database filled by one sample-mode run (every source from the simulator), the roles granted: the
+    warehouse the dashboard's page tests read."""
+    from modelatlas.runner import run
+    from modelatlas.sample import sample_warehouse
+
+    summary = run(warehouse=warehouse, sample=True)
+    assert summary.success, summary.failures
+    sample = sample_warehouse(warehouse)
+    sample.ensure_roles()
+    return sample
+
+
+@pytest.fixture(scope="session")
+def empty_marts(warehouse: Warehouse) -> Warehouse:
+    """A database set up (schemas, roles) in which nothing was ever loaded or built."""
+    from dataclasses import replace
+
+    empty = Warehouse(replace(warehouse.settings, database="modelatlas_never_built"))
+    empty.ensure_ready()
+    empty.ensure_roles()
+    return empty
