@@ -8,11 +8,24 @@ import streamlit as st
 
 PAGES = Path(__file__).parent / "pages"
 
+# (file, title, icon, url path): the order of the navigation.
+PAGE_LIST = [
+    ("compare.py", "Compare", ":material/table_chart:", "compare"),
+    ("side_by_side.py", "Side by side", ":material/compare:", "side-by-side"),
+    ("model.py", "Model", ":material/insights:", "model"),
+    ("market.py", "Market", ":material/trending_up:", "market"),
+    ("status.py", "Status", ":material/monitor_heart:", "status"),
+    ("spend.py", "Spend", ":material/payments:", "spend"),
+]
+
 
 def main() -> None:
     """Configure the app and run the page the URL asks for."""
     st.set_page_config(page_title="ModelAtlas", layout="wide")
-    pages = [st.Page(PAGES / "compare.py", title="Compare", icon=":material/table_chart:", default=True)]
+    pages = [
+        st.Page(PAGES / file, title=title, icon=icon, url_path=path, default=position == 0)
+        for position, (file, title, icon, path) in enumerate(PAGE_LIST)
+    ]
     st.navigation(pages).run()
 
 
