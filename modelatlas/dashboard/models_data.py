@@ -35,6 +35,8 @@ INCIDENT_LIMIT = 50
 MAX_PARAM_LENGTH = 300
 # The model page's URL path (app.py's navigation).
 MODEL_PAGE_PATH = "model"
+# The columns that name an offering in mart_model_comparison.
+LINK_KEYS = ("canonical_model_id", "provider")
 HOW_TO_BUILD = (
     "Build it with `make run` (every source you have keys for), or fill the sample database without keys: "
     "`make run SAMPLE=1`, then open it with `make dashboard SAMPLE=1`."
@@ -278,6 +280,25 @@ def model_page_link(offering: Offering, catalog: Catalog) -> str:
     return f"{MODEL_PAGE_PATH}?{urlencode(model_page_params(offering, catalog))}"
 
 
+def model_page_href(canonical_model_id: str, provider: str) -> str:
+    """A link to an offering's model page naming the provider, for pages that have no catalog at hand."""
+    return f"{MODEL_PAGE_PATH}?{urlencode({'model': canonical_model_id, 'provider': provider})}"
+
+
+def with_link_keys(columns: Sequence[str]) -> tuple[str, ...]:
+    """The columns, plus the offering's key columns where missing: what a table needs to link rows to model pages."""
+    return (*columns, *(key for key in LINK_KEYS if key not in columns))
+
+
+def split_links(table: data.Table, shown: Sequence[str]) -> tuple[data.Table, list[str]]:
+    """A table read `with_link_keys`: the table of only the shown columns, and each row's model page link."""
+    positions = [table.columns.index(column) for column in shown]
+    canonical, provider = (table.columns.index(key) for key in LINK_KEYS)
+    rows = [tuple(row[position] for position in positions) for row in table.rows]
+    links = [model_page_href(row[canonical], row[provider]) for row in table.rows]
+    return data.Table(list(shown), rows, table.truncated), links
+
+
 def offering_from_params(model: str | None, provider: str | None, catalog: Catalog) -> Offering | None:
     """The offering a model page URL names: `provider` when the model has it, else the model's preferred one."""
     if not model:
@@ -316,6 +337,8 @@ def format_value(value: Any) -> str:
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, float):
@@ -682,14 +705,15 @@ USAGE_MEASURES = ("cost_usd", "requests", "prompt_tokens", "cache_read_tokens", 
 OFFICIAL_MINUTES = ("minutes_degraded", "minutes_partial_outage", "minutes_major_outage", "minutes_maintenance")
 
 
-def usage_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
-    """The usage rows' cost, requests and tokens added up (a missing count adds nothing)."""
-    totals = dict.fromkeys(USAGE_MEASURES, Decimal(0))
+def usage_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Decimal | None]:
+    """The usage rows' cost, requests and tokens added up; None for a measure no row counts (not every source counts
+    requests)."""
+    totals: dict[str, Decimal | None] = dict.fromkeys(USAGE_MEASURES)
     for row in rows:
         for measure in USAGE_MEASURES:
             value = row.get(measure)
             if value is not None:
-                totals[measure] += Decimal(value)
+                totals[measure] = (totals[measure] or Decimal(0)) + Decimal(value)
     return totals
 
 
@@ -699,7 +723,7 @@ def usage_by(rows: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]
     for row in rows:
         groups.setdefault(str(row[key]), []).append(row)
     summary = [{key: name, **usage_totals(group)} for name, group in groups.items()]
-    return sorted(summary, key=lambda total: (-total["cost_usd"], total[key]))
+    return sorted(summary, key=lambda total: (-(total["cost_usd"] or 0), total[key]))
 
 
 def daily_cost(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[date, Decimal]]:

@@ -6,13 +6,14 @@ a widget is written back, so a copied link opens the same view.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from modelatlas.dashboard import data, presets
+from modelatlas.dashboard import data, models_data, presets
 from modelatlas.dashboard.queries import (
     AVAILABILITIES,
     CAPABILITY_FLAGS,
@@ -239,7 +240,8 @@ def main() -> None:
     if not _same_params(_url_params(), wanted):
         st.query_params.from_dict(wanted)
     try:
-        table = data.cached_view(info, state)
+        keyed = data.cached_view(info, replace(state, columns=models_data.with_link_keys(state.columns)))
+        table, links = models_data.split_links(keyed, state.columns)
     except ModelAtlasError as exc:
         st.error(f"The warehouse cannot be read: {exc}")
         return
@@ -248,9 +250,11 @@ def main() -> None:
         shown = f"the first {ROW_LIMIT} matching offerings of {rows}: narrow the filters to see the others"
     st.caption(shown)
     st.dataframe(
-        _frame(table),
-        hide_index=True,
-        column_config={column: st.column_config.Column(label(column)) for column in table.columns},
+        _frame(table).set_axis(links),
+        column_config={
+            "_index": st.column_config.LinkColumn("", display_text=":material/open_in_new:", help="The model's page"),
+            **{column: st.column_config.Column(label(column)) for column in table.columns},
+        },
     )
     st.download_button(
         "Download CSV",

@@ -8,7 +8,7 @@ and how to fill it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from modelatlas.warehouse import ConnectionInfo
 
 MODEL = "mp_model"
 PROVIDER = "mp_provider"
+ONE_DAY = timedelta(days=1)
 TIER = "mp_tier"
 CONDITION = "mp_condition"
 REGION = "mp_region"
@@ -134,6 +135,7 @@ def _price_figure(series: list[md.StepSeries], unit: str) -> go.Figure:
         yaxis_title=f"USD / {md.unit_label(unit)}",
         hovermode="closest",
         legend_title_text="component",
+        yaxis_rangemode="tozero",
     )
     return figure
 
@@ -231,13 +233,23 @@ def _providers(info: ConnectionInfo, model: str, catalog: md.Catalog, present: f
                 st.caption("No provider catalog lists this model: only the price sources know it.")
 
 
+def _days_axis(uptime: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same x axis on both status charts: every day of the rows, a day's margin either side."""
+    days = [row["day"] for row in uptime]
+    return {"type": "date", "tickformat": "%b %d", "range": [min(days) - ONE_DAY, max(days) + ONE_DAY]}
+
+
 def _status_figures(uptime: list[dict[str, Any]]) -> None:
     availability = md.availability_by_region(uptime)
     if availability:
         figure = go.Figure()
         for region, days in availability.items():
-            figure.add_trace(go.Scatter(x=list(days), y=[float(value) for value in days.values()], name=region))
-        figure.update_layout(title={"text": "Probe availability per day (%)"}, yaxis_range=[0, 100.5])
+            figure.add_trace(
+                go.Scatter(x=list(days), y=[float(value) for value in days.values()], name=region, mode="lines+markers")
+            )
+        figure.update_layout(
+            title={"text": "Probe availability per day (%)"}, yaxis_range=[0, 100.5], xaxis=_days_axis(uptime)
+        )
         st.plotly_chart(figure, key="mp_availability")
     minutes = md.official_minutes_by_day(uptime)
     if any(any(values.values()) for values in minutes.values()):
@@ -250,7 +262,11 @@ def _status_figures(uptime: list[dict[str, Any]]) -> None:
                     name=column.removeprefix("minutes_").replace("_", " "),
                 )
             )
-        figure.update_layout(barmode="stack", title={"text": "Minutes not operational per day (official status)"})
+        figure.update_layout(
+            barmode="stack",
+            title={"text": "Minutes not operational per day (official status)"},
+            xaxis=_days_axis(uptime),
+        )
         st.plotly_chart(figure, key="mp_official_minutes")
 
 
@@ -308,24 +324,26 @@ def _usage(info: ConnectionInfo, model: str, present: frozenset[str]) -> None:
         return
     totals = md.usage_totals(usage)
     st.caption(f"The organisation's use of `{model}` at every provider, the last {md.HISTORY_DAYS} days (UTC).")
-    for column, (title, value) in zip(
-        st.columns(4),
-        [
-            ("Cost (USD)", f"{totals['cost_usd']:,.2f}"),
-            ("Requests", f"{totals['requests']:,.0f}"),
-            ("Prompt tokens", f"{totals['prompt_tokens']:,.0f}"),
-            ("Output tokens", f"{totals['output_tokens']:,.0f}"),
-        ],
-        strict=True,
-    ):
-        column.metric(title, value)
+    metrics = [
+        ("Cost (USD)", "cost_usd", ",.2f"),
+        ("Requests", "requests", ",.0f"),
+        ("Prompt tokens", "prompt_tokens", ",.0f"),
+        ("Output tokens", "output_tokens", ",.0f"),
+    ]
+    for column, (title, measure, spec) in zip(st.columns(len(metrics)), metrics, strict=True):
+        total = totals[measure]
+        column.metric(title, md.MISSING if total is None else format(total, spec))
     figure = go.Figure()
     for provider, days in md.daily_cost(usage).items():
         figure.add_trace(go.Bar(x=list(days), y=[float(cost) for cost in days.values()], name=provider))
     figure.update_layout(barmode="stack", title={"text": "Cost per day (USD)"})
     st.plotly_chart(figure, key="mp_usage_cost")
     by_team = md.usage_by(usage, "team")
-    st.dataframe(pd.DataFrame(by_team).astype({"cost_usd": float}), hide_index=True, key="mp_usage_teams")
+    st.dataframe(
+        pd.DataFrame(by_team).map(lambda value: float(value) if isinstance(value, Decimal) else value),
+        hide_index=True,
+        key="mp_usage_teams",
+    )
 
 
 def main() -> None:
