@@ -153,3 +153,10 @@ def empty_marts(warehouse: Warehouse) -> Warehouse:
     empty.ensure_ready()
     empty.ensure_roles()
     return empty
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Whether the dashboard's browser tests will run, skip (no Chromium) or fail (MODELATLAS_REQUIRE_BROWSER=1)."""
+    from tests.browser import browser_header
+
+    return browser_header()
