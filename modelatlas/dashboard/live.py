@@ -286,3 +286,15 @@ def live(draw: Callable[[ConnectionInfo], None], info: ConnectionInfo) -> None:
         draw(info)
 
     st.fragment(refreshed, run_every=refresh_seconds())()
+
+
+def page(title: str, draw: Callable[[ConnectionInfo], None]) -> None:
+    """A live page: its title, how it stays current, and `draw` redrawn every refresh interval."""
+    st.title(title)
+    try:
+        info = data.reader()
+        st.caption(caption())
+    except ModelAtlasError as exc:
+        st.error(f"The warehouse cannot be read: {exc}")
+        return
+    live(draw, info)

@@ -8,11 +8,13 @@ the builder's name and its arguments (which are therefore plain hashable values)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
 
 import pandas as pd
+import streamlit as st
 from psycopg import sql
 
 from modelatlas.dashboard.data import Table, _cache, _read_only, _ttl
@@ -128,6 +130,16 @@ def absence(mart: str, state: MartState, database: str, remedy: str) -> str | No
     return None
 
 
+def section(title: str, mart: str, states: Mapping[str, MartState], database: str, remedy: str) -> bool:
+    """A section's heading, and whether to draw it: when its mart has no rows, what to do is shown instead."""
+    st.subheader(title)
+    message = absence(mart, states[mart], database, remedy)
+    if message:
+        st.info(message)
+        return False
+    return True
+
+
 def all_absent(states: Mapping[str, MartState]) -> bool:
     """Whether none of the marts has a row."""
     return all(state is not MartState.READY for state in states.values())
@@ -141,3 +153,9 @@ def plain(value: Any) -> Any:
 def frame(result: Table) -> pd.DataFrame:
     """The rows as a DataFrame, decimals as floats."""
     return pd.DataFrame([[plain(value) for value in row] for row in result.rows], columns=result.columns)
+
+
+def day_axis(first: date, last: date, pad_days: float = 0.5) -> list[str]:
+    """A date axis's range from `first` to `last`, padded: a single day or month shows as a date, not as hours."""
+    pad = timedelta(days=pad_days)
+    return [(first - pad).isoformat(), (last + pad).isoformat()]
