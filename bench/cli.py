@@ -18,7 +18,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # The page that quotes the latest full run between its `<!-- bench:latest -->` markers (`--docs`).
 BENCHMARKS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 log = logging.getLogger("bench")
-MEASURES = range(1, 18)
+MEASURES = range(1, 19)
 
 
 def say(text: str) -> None:
@@ -143,6 +143,9 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     from bench.measures.alerts import MEASURES as ALERTS_MEASURES
     from bench.measures.alerts import measure_alerts
     from bench.measures.cycle import CyclePair, measure_cycles
+    from bench.measures.dashboard import MEASURE as DASHBOARD_MEASURE
+    from bench.measures.dashboard import TITLE as DASHBOARD_TITLE
+    from bench.measures.dashboard import measure_dashboard
     from bench.measures.gate import measure_gate
     from bench.measures.history import measure_history
     from bench.measures.load import LoadRun, measure_load
@@ -165,14 +168,19 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
         )
         return pairs[0].database
 
-    def queries() -> list[MeasureResult]:
-        # A warehouse at query_scale times the realistic size: measure 7's cycle at that size, else one of its own.
+    def query_database() -> str:
+        # A warehouse at query_scale times the realistic size: measure 7's cycle at that size, else one of its own,
+        # kept for measures 5 and 18.
         from bench.measures.cycle import REALISTIC, cycle_pairs
 
-        pairs = cycles.get(plan.query_scale) or cycle_pairs(
-            bench, REALISTIC.scaled(plan.query_scale), 1, seed, "m5", second=False
-        )
-        return [measure_queries(bench, pairs[0].database, plan.query_days, plan.query_repeats, seed)]
+        if plan.query_scale not in cycles:
+            cycles[plan.query_scale] = cycle_pairs(
+                bench, REALISTIC.scaled(plan.query_scale), 1, seed, "m5", second=False
+            )
+        return cycles[plan.query_scale][0].database
+
+    def queries() -> list[MeasureResult]:
+        return [measure_queries(bench, query_database(), plan.query_days, plan.query_repeats, seed)]
 
     return [
         ((1,), "load path vs COPY", lambda: [measure_load(bench, plan.load_rows, plan.load_repeats, seed, loads)]),
@@ -192,6 +200,11 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             ],
         ),
         ((5,), "BI queries", queries),
+        (
+            (DASHBOARD_MEASURE,),
+            DASHBOARD_TITLE,
+            lambda: [measure_dashboard(bench, query_database(), plan.mode, seed)],
+        ),
         (
             (4,),
             "storage growth",
