@@ -144,14 +144,15 @@ def checks(first: Timing, run_started: Timing, server_first_ms: float, change: T
     ]
 
 
-# True, with the page's clock, once the run has ended, the caption reads `text` and the table stands (not stale);
-# false until then. With `providers`, the URL must also name that many providers (the view of the latest change).
+# True, with the page's clock, once the run has ended, the caption reads `text` and the table's grid stands (not stale;
+# its code loads lazily, so the grid can appear after the run has ended); false until then. With `providers`, the URL
+# must also name that many providers (the view of the latest change).
 _DRAWN = """
 ([text, providers]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const frame = document.querySelector('[data-testid="stDataFrame"]');
-  if (!frame || frame.closest('[data-stale="true"]')) return false;
+  if (!frame || !frame.querySelector('canvas') || frame.closest('[data-stale="true"]')) return false;
   const captions = document.querySelectorAll('[data-testid="stCaptionContainer"]');
   if (!Array.from(captions, (e) => e.innerText.trim()).includes(text)) return false;
   if (providers !== null && new URLSearchParams(location.search).getAll('provider').length !== providers) return false;
