@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+# Not `pages/`: Streamlit also lists a folder of that name beside the entry point as pages of its own, by file name.
+PAGES = Path(__file__).parent / "views"
 
 # (file, title, icon, url path): the order of the navigation.
 PAGE_LIST = [

@@ -91,7 +91,7 @@ def never_built(empty_marts: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Iter
 def _open(page: str) -> AppTest:
     app = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT_S)
     app.run()
-    app.switch_page(f"pages/{page}.py").run()
+    app.switch_page(f"views/{page}.py").run()
     _no_exception(app)
     return app
 

@@ -22,8 +22,8 @@ from modelatlas.warehouse import Warehouse
 from modelatlas.warehouse.service import connect
 
 TIMEOUT_S = 60
-SIDE_BY_SIDE = "pages/side_by_side.py"
-MODEL = "pages/model.py"
+SIDE_BY_SIDE = "views/side_by_side.py"
+MODEL = "views/model.py"
 PARTIAL_DATABASE = "dashboard_models_partial"
 
 

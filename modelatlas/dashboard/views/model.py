@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import plotly.graph_objects as go
 import streamlit as st
 
 from modelatlas.dashboard import data
@@ -101,7 +101,7 @@ def _header(info: ConnectionInfo, choice: md.OfferingChoice, catalog: md.Catalog
     if len(offerings) > 1:
         chosen = [offering, *(other for other in offerings if other != offering)][: md.MAX_OFFERINGS]
         st.page_link(
-            "pages/side_by_side.py",
+            "views/side_by_side.py",
             label="Compare its providers side by side",
             icon=":material/compare:",
             query_params=md.side_by_side_params(chosen, catalog, only_differences=False),

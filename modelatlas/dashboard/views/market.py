@@ -3,7 +3,7 @@ changes and of the models that arrived or are retiring. Redraws every refresh in
 
 from __future__ import annotations
 
-import plotly.express as px  # type: ignore[import-untyped, unused-ignore]
+import plotly.express as px
 import streamlit as st
 
 from modelatlas.dashboard import live, market_data, marts

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import plotly.express as px  # type: ignore[import-untyped, unused-ignore]
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from modelatlas.dashboard import live, marts, spend_data

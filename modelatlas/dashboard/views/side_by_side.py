@@ -104,7 +104,7 @@ def _links(choices: list[md.OfferingChoice], catalog: md.Catalog) -> None:
     columns = st.columns(len(choices))
     for column, choice in zip(columns, choices, strict=True):
         column.page_link(
-            "pages/model.py",
+            "views/model.py",
             label=f"{choice.label}: model page",
             icon=":material/insights:",
             query_params=md.model_page_params(choice.offering, catalog),
