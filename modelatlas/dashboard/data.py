@@ -61,7 +61,8 @@ def app_role() -> ConnectionInfo:
 
 
 @contextmanager
-def _read_only(info: ConnectionInfo) -> Iterator[psycopg.Connection[Any]]:
+def read_only(info: ConnectionInfo) -> Iterator[psycopg.Connection[Any]]:
+    """A read-only connection with the page's query timeout; a failed query raises a WarehouseError, redacted."""
     with connect(info) as conn:
         conn.read_only = True
         try:
@@ -78,7 +79,7 @@ def _read_only(info: ConnectionInfo) -> Iterator[psycopg.Connection[Any]]:
 
 def mart_rows(info: ConnectionInfo) -> int | None:
     """How many rows the comparison mart has; None when it does not exist (or the role cannot see it)."""
-    with _read_only(info) as conn:
+    with read_only(info) as conn:
         row = conn.execute("select to_regclass(%s)", [f"{MART_SCHEMA}.{MART}"]).fetchone()
         if row is None or row[0] is None:
             return None
@@ -94,7 +95,7 @@ def filter_options(info: ConnectionInfo) -> FilterOptions:
         query = sql.SQL("select distinct v from {}, " + expression + " where v is not null order by v").format(table)
         return [str(value) for (value,) in conn.execute(query).fetchall()]
 
-    with _read_only(info) as conn:
+    with read_only(info) as conn:
         return FilterOptions(
             providers=distinct("lateral (select provider) as s(v)"),
             regions=distinct("lateral (select region) as s(v)"),
@@ -106,7 +107,7 @@ def filter_options(info: ConnectionInfo) -> FilterOptions:
 def fetch_view(info: ConnectionInfo, state: FilterState, limit: int = ROW_LIMIT) -> Table:
     """The rows of a compare view, at most `limit`."""
     query, params = build_query(state, limit + 1)
-    with _read_only(info) as conn:
+    with read_only(info) as conn:
         cursor = conn.execute(query, params)
         columns = [column.name for column in cursor.description or []]
         rows = cursor.fetchall()
@@ -131,23 +132,25 @@ def _cached_view(_info: ConnectionInfo, database: str, params: Params) -> Table:
 
 
 @functools.cache
-def _cache(function: Callable[..., Any], ttl: float) -> Callable[..., Any]:
+def cached(function: Callable[..., Any], ttl: float) -> Callable[..., Any]:
+    """`function` with its results kept for `ttl` seconds (one Streamlit cache per function and interval)."""
     return st.cache_data(ttl=ttl, show_spinner=False)(function)
 
 
-def _ttl() -> float:
+def refresh_interval() -> float:
+    """Seconds a query result is reused, and the live pages' redraw interval."""
     return dashboard_settings().refresh_s
 
 
 def cached_mart_rows(info: ConnectionInfo) -> int | None:
     """`mart_rows`, reused for the refresh interval."""
-    rows: int | None = _cache(_cached_mart_rows, _ttl())(info, info.display_url())
+    rows: int | None = cached(_cached_mart_rows, refresh_interval())(info, info.display_url())
     return rows
 
 
 def cached_filter_options(info: ConnectionInfo) -> FilterOptions:
     """`filter_options`, reused for the refresh interval."""
-    options: FilterOptions = _cache(_cached_filter_options, _ttl())(info, info.display_url())
+    options: FilterOptions = cached(_cached_filter_options, refresh_interval())(info, info.display_url())
     return options
 
 
@@ -158,7 +161,7 @@ def cached_view(info: ConnectionInfo, state: FilterState) -> Table:
             (name, tuple(value) if isinstance(value, list) else value) for name, value in to_query_params(state).items()
         )
     )
-    table: Table = _cache(_cached_view, _ttl())(info, info.display_url(), params)
+    table: Table = cached(_cached_view, refresh_interval())(info, info.display_url(), params)
     return table
 
 

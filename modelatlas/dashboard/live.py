@@ -227,7 +227,7 @@ def events(columns: Sequence[str], rows: Iterable[Sequence[Any]], feed: Feed) ->
 def read_feeds(info: ConnectionInfo, after: Mapping[str, datetime | None]) -> dict[str, list[Event]]:
     """Each feed's events from its time in `after` on; a feed whose mart does not exist has none."""
     found: dict[str, list[Event]] = {}
-    with data._read_only(info) as conn:
+    with data.read_only(info) as conn:
         for feed in FEEDS:
             exists = conn.execute("select to_regclass(%s) is not null", [marts.table(feed.mart).as_string(conn)])
             row = exists.fetchone()

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 from psycopg import sql
 
-from modelatlas.dashboard.data import Table, _cache, _read_only, _ttl
+from modelatlas.dashboard.data import Table, cached, read_only, refresh_interval
 from modelatlas.warehouse import ConnectionInfo
 
 MART_SCHEMA = "marts"
@@ -70,7 +70,7 @@ def bounded(statement: sql.Composed, params: Sequence[Any], limit: int) -> Query
 def fetch(info: ConnectionInfo, statement: sql.Composed, params: Sequence[Any], limit: int) -> Table:
     """The rows of a SELECT, at most `limit`, and whether more matched."""
     limited, values = bounded(statement, params, limit)
-    with _read_only(info) as conn:
+    with read_only(info) as conn:
         cursor = conn.execute(limited, values)
         columns = [column.name for column in cursor.description or []]
         rows = cursor.fetchall()
@@ -80,7 +80,7 @@ def fetch(info: ConnectionInfo, statement: sql.Composed, params: Sequence[Any], 
 def mart_states(info: ConnectionInfo, names: Iterable[str]) -> dict[str, MartState]:
     """For each mart: missing, empty or ready (it has a row)."""
     states: dict[str, MartState] = {}
-    with _read_only(info) as conn:
+    with read_only(info) as conn:
         for name in names:
             found = conn.execute("select to_regclass(%s) is not null", [table(name).as_string(conn)]).fetchone()
             if not (found and found[0]):
@@ -102,7 +102,7 @@ def _cached_fetch(_info: ConnectionInfo, database: str, name: str, args: tuple[A
 
 def cached_mart_states(info: ConnectionInfo, names: Sequence[str]) -> dict[str, MartState]:
     """`mart_states`, reused for the refresh interval."""
-    states: dict[str, MartState] = _cache(_cached_states, _ttl())(info, info.display_url(), tuple(names))
+    states: dict[str, MartState] = cached(_cached_states, refresh_interval())(info, info.display_url(), tuple(names))
     return states
 
 
@@ -111,14 +111,14 @@ def cached_fetch(info: ConnectionInfo, builder: Callable[..., Query], *args: Any
     name = query_name(builder)
     if _QUERIES.get(name) is not builder:
         raise ValueError(f"{name} is not a registered query (decorate it with @query)")
-    result: Table = _cache(_cached_fetch, _ttl())(info, info.display_url(), name, args, limit)
+    result: Table = cached(_cached_fetch, refresh_interval())(info, info.display_url(), name, args, limit)
     return result
 
 
 def forget_fetches() -> None:
     """Drop every cached query result, so the next read shows what the warehouse holds now."""
     for function in (_cached_fetch, _cached_states):
-        cast(_Clearable, _cache(function, _ttl())).clear()
+        cast(_Clearable, cached(function, refresh_interval())).clear()
 
 
 def absence(mart: str, state: MartState, database: str, remedy: str) -> str | None:

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from modelatlas.dashboard import data
 from modelatlas.dashboard.queries import COLUMNS, MART_SCHEMA, ROW_LIMIT
+from modelatlas.pipelines.prices.model import COMPONENTS
 from modelatlas.warehouse import ConnectionInfo
 
 MIN_OFFERINGS = 2
@@ -100,20 +101,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }
 PRICE_LIST = "Price list (current and announced)"
 SOURCES = "Sources (standard tier, base condition)"
-COMPONENT_ORDER = (
-    "input",
-    "output",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "reasoning",
-    "input_audio",
-    "output_audio",
-    "input_image",
-    "output_image",
-    "request",
-    "web_search",
-)
+# The price components in the order the pages list them.
+COMPONENT_ORDER = COMPONENTS
 TIER_ORDER = ("standard", "batch", "flex", "priority")
 UNIT_LABELS = {"mtok": "million tokens"}
 # The sources of mart_price_consensus, as its columns name them and as people do.
@@ -993,7 +982,7 @@ _QUERIES: dict[str, Callable[..., Query]] = {
 
 def fetch(info: ConnectionInfo, query: Query) -> data.Table:
     """A query's rows through the read-only role, at most its limit, and whether more matched."""
-    with data._read_only(info) as conn:
+    with data.read_only(info) as conn:
         cursor = conn.execute(query.statement, query.params)
         columns = [column.name for column in cursor.description or []]
         rows = cursor.fetchall()
@@ -1008,7 +997,7 @@ def _cached_read(_info: ConnectionInfo, database: str, name: str, args: tuple[An
 
 def read(info: ConnectionInfo, name: str, *args: Any) -> data.Table:
     """A named query's rows, reused for the refresh interval (keyed by the database, the query and its arguments)."""
-    table: data.Table = data._cache(_cached_read, data._ttl())(info, info.display_url(), name, args)
+    table: data.Table = data.cached(_cached_read, data.refresh_interval())(info, info.display_url(), name, args)
     return table
 
 

@@ -16,8 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from modelatlas.dashboard import data
 from modelatlas.dashboard import models_data as md
+from modelatlas.dashboard.offerings import catalog_or_explain
 from modelatlas.dashboard.queries import ROW_LIMIT
 from modelatlas.errors import ModelAtlasError
 from modelatlas.warehouse import ConnectionInfo
@@ -349,21 +349,10 @@ def _usage(info: ConnectionInfo, model: str, present: frozenset[str]) -> None:
 def main() -> None:
     """Draw the page."""
     st.title("Model")
-    try:
-        info = data.reader()
-        present = md.existing_marts(info)
-        if md.COMPARISON not in present:
-            st.warning(md.missing_mart(md.COMPARISON, "The comparison mart", info.database))
-            return
-        catalog = md.catalog(info)
-    except ModelAtlasError as exc:
-        st.error(f"The warehouse cannot be read: {exc}")
+    loaded = catalog_or_explain()
+    if loaded is None:
         return
-    if not catalog.by_model:
-        st.info(
-            f"The comparison mart (`marts.{md.COMPARISON}`) in {info.database} has no models yet. {md.HOW_TO_BUILD}"
-        )
-        return
+    info, present, catalog = loaded.info, loaded.present, loaded.catalog
     model_param = st.query_params.get("model")
     offering = md.offering_from_params(model_param, st.query_params.get("provider"), catalog)
     if model_param and offering is None:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from modelatlas.dashboard import data
 from modelatlas.dashboard import models_data as md
+from modelatlas.dashboard.offerings import catalog_or_explain
 from modelatlas.errors import ModelAtlasError
 from modelatlas.warehouse import ConnectionInfo
 
@@ -114,21 +114,10 @@ def _links(choices: list[md.OfferingChoice], catalog: md.Catalog) -> None:
 def main() -> None:
     """Draw the page."""
     st.title("Side by side")
-    try:
-        info = data.reader()
-        present = md.existing_marts(info)
-        if md.COMPARISON not in present:
-            st.warning(md.missing_mart(md.COMPARISON, "The comparison mart", info.database))
-            return
-        catalog = md.catalog(info)
-    except ModelAtlasError as exc:
-        st.error(f"The warehouse cannot be read: {exc}")
+    loaded = catalog_or_explain()
+    if loaded is None:
         return
-    if not catalog.by_model:
-        st.info(
-            f"The comparison mart (`marts.{md.COMPARISON}`) in {info.database} has no models yet. {md.HOW_TO_BUILD}"
-        )
-        return
+    info, present, catalog = loaded.info, loaded.present, loaded.catalog
     selection = md.select_offerings(st.query_params.get_all("model"), catalog)
     only_differences = st.query_params.get("diff") == "1"
     _notes(selection, catalog)
