@@ -14,6 +14,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime.telemetry import stop_telemetry
 from dlt.sources import DltResource, DltSource
 
 from modelatlas.errors import SourceError, WarehouseError
@@ -69,6 +70,11 @@ def configure_dlt() -> None:
     """Give dlt ModelAtlas's settings (the environment's values, when set, still win)."""
     for key, value in DLT_SETTINGS.items():
         dlt.config[key] = value
+    # dlt resolves its runtime settings (telemetry among them) once, when its configuration is first touched: here,
+    # before the values above were set. Resolved again, they take effect, and the anonymous tracker started with the
+    # defaults is stopped.
+    stop_telemetry()
+    dlt.current.run_context().initialize_runtime()
 
 
 def make_pipeline(name: str, dataset_name: str, warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:

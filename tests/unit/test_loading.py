@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,3 +37,19 @@ def test_a_big_arrow_table_is_given_to_dlt_in_slices_of_one_load_file_each() -> 
     assert [part.num_rows for part in slices] == [LOAD_FILE_ROWS, LOAD_FILE_ROWS, 5]
     assert pa.concat_tables(slices).equals(rows)
     assert list(table_items(rows.slice(0, 0))) == []
+
+
+def test_a_pipeline_never_starts_dlts_anonymous_telemetry(tmp_path: Path) -> None:
+    # In a fresh interpreter: dlt resolves its runtime settings once per process, on the first touch of its config.
+    script = (
+        "import pathlib, sys\n"
+        "from dlt.common.runtime import anon_tracker\n"
+        "from modelatlas.pipelines.loading import make_pipeline\n"
+        "pipeline = make_pipeline('t', 'raw_t', 'postgresql://u:p@127.0.0.1:1/db', pathlib.Path(sys.argv[1]))\n"
+        "print(pipeline.run_context.runtime_config.dlthub_telemetry, anon_tracker._ANON_TRACKER_ENDPOINT)\n"
+    )
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("RUNTIME__")}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=environment, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "None"]
