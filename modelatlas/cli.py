@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,19 +97,27 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_ui(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _set_up(sample: bool) -> Iterator[None]:
+    """The project's set-up for a command that serves until stopped; with `sample`, the simulator serves from this
+    process and the environment names the sample database (the served process inherits it) until the block ends."""
     from modelatlas.runner import prepare, sample_mode
-    from modelatlas.services import service_settings
     from modelatlas.warehouse import Warehouse
+
+    with contextlib.ExitStack() as stack:
+        warehouse = Warehouse.from_env()
+        if sample:
+            warehouse = stack.enter_context(sample_mode(warehouse))
+        prepare(warehouse)
+        yield
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from modelatlas.services import service_settings
 
     settings = service_settings()
     host, port = args.host or settings.host, args.port or settings.port
-    with contextlib.ExitStack() as stack:
-        warehouse = Warehouse.from_env()
-        if args.sample:
-            # The simulator serves from this process for as long as dagster dev runs, and stops with it.
-            warehouse = stack.enter_context(sample_mode(warehouse))
-        prepare(warehouse)
+    with _set_up(args.sample):
         # dagster dev re-parses the dbt project on every reload (DbtProject.prepare_if_dev).
         command = [tool_path("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
         command += ["-h", host, "-p", str(port)]
@@ -121,20 +129,12 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from modelatlas.dashboard.settings import dashboard_settings, streamlit_command
-    from modelatlas.runner import prepare, sample_mode
-    from modelatlas.warehouse import Warehouse
 
     settings = dashboard_settings()
     host, port = args.host or settings.host, args.port or settings.port
-    with contextlib.ExitStack() as stack:
-        warehouse = Warehouse.from_env()
-        if args.sample:
-            # As `ui --sample`: the environment names the sample database, which the dashboard's process inherits.
-            warehouse = stack.enter_context(sample_mode(warehouse))
-        # The set-up creates the read-only role the pages read through, and the app role that keeps saved views.
-        prepare(warehouse)
-        mode = " (sample mode)" if args.sample else ""
-        log.info("starting the dashboard on http://%s:%s%s", host, port, mode)
+    # The set-up creates the read-only role the pages read through, and the app role that keeps saved views.
+    with _set_up(args.sample):
+        log.info("starting the dashboard on http://%s:%s%s", host, port, " (sample mode)" if args.sample else "")
         return subprocess.call(streamlit_command(host, port), cwd=PROJECT_ROOT, env=dict(os.environ))
 
 
