@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -104,14 +104,22 @@ def filter_options(info: ConnectionInfo) -> FilterOptions:
         )
 
 
+def fetch_limited(info: ConnectionInfo, statement: Any, params: Sequence[Any], limit: int | None) -> Table:
+    """The rows of a statement that fetches at most one row over `limit` (None: no limit), at most `limit` of them,
+    and whether more matched."""
+    with read_only(info) as conn:
+        cursor = conn.execute(statement, params)
+        columns = [column.name for column in cursor.description or []]
+        rows = cursor.fetchall()
+    if limit is None:
+        return Table(columns, rows, truncated=False)
+    return Table(columns, rows[:limit], truncated=len(rows) > limit)
+
+
 def fetch_view(info: ConnectionInfo, state: FilterState, limit: int = ROW_LIMIT) -> Table:
     """The rows of a compare view, at most `limit`."""
     query, params = build_query(state, limit + 1)
-    with read_only(info) as conn:
-        cursor = conn.execute(query, params)
-        columns = [column.name for column in cursor.description or []]
-        rows = cursor.fetchall()
-    return Table(columns, rows[:limit], truncated=len(rows) > limit)
+    return fetch_limited(info, query, params, limit)
 
 
 def _cached_mart_rows(_info: ConnectionInfo, database: str) -> int | None:

@@ -17,10 +17,10 @@ import pandas as pd
 import streamlit as st
 from psycopg import sql
 
-from modelatlas.dashboard.data import Table, cached, read_only, refresh_interval
+from modelatlas.dashboard.data import Table, cached, fetch_limited, read_only, refresh_interval
+from modelatlas.dashboard.queries import MART_SCHEMA
 from modelatlas.warehouse import ConnectionInfo
 
-MART_SCHEMA = "marts"
 HOW_TO_BUILD = (
     "Build the marts with `make run` (every source you have keys for), or fill the sample database without keys: "
     "`make run SAMPLE=1`, then open it with `make dashboard SAMPLE=1`."
@@ -70,11 +70,7 @@ def bounded(statement: sql.Composed, params: Sequence[Any], limit: int) -> Query
 def fetch(info: ConnectionInfo, statement: sql.Composed, params: Sequence[Any], limit: int) -> Table:
     """The rows of a SELECT, at most `limit`, and whether more matched."""
     limited, values = bounded(statement, params, limit)
-    with read_only(info) as conn:
-        cursor = conn.execute(limited, values)
-        columns = [column.name for column in cursor.description or []]
-        rows = cursor.fetchall()
-    return Table(columns, rows[:limit], truncated=len(rows) > limit)
+    return fetch_limited(info, limited, values, limit)
 
 
 def mart_states(info: ConnectionInfo, names: Iterable[str]) -> dict[str, MartState]:

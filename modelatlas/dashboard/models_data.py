@@ -21,6 +21,7 @@ import pandas as pd
 from psycopg import sql
 
 from modelatlas.dashboard import data
+from modelatlas.dashboard.marts import bounded, table
 from modelatlas.dashboard.queries import COLUMNS, MART_SCHEMA, ROW_LIMIT
 from modelatlas.pipelines.prices.model import COMPONENTS
 from modelatlas.warehouse import ConnectionInfo
@@ -756,13 +757,10 @@ class Query:
     limit: int | None = None
 
 
-def _table(name: str) -> sql.Identifier:
-    return sql.Identifier(MART_SCHEMA, name)
-
-
 def _limited(statement: sql.Composed, params: list[Any], limit: int) -> Query:
     """One row over the limit is fetched, to tell that more matched."""
-    return Query(statement + sql.SQL(" limit %s"), [*params, limit + 1], limit)
+    limited, values = bounded(statement, params, limit)
+    return Query(limited, values, limit)
 
 
 def existing_marts_query(names: Sequence[str]) -> Query:
@@ -776,7 +774,7 @@ def existing_marts_query(names: Sequence[str]) -> Query:
 
 def has_rows_query(mart: str) -> Query:
     """Whether a mart holds any row."""
-    return Query(sql.SQL("select exists (select 1 from {})").format(_table(mart)), [])
+    return Query(sql.SQL("select exists (select 1 from {})").format(table(mart)), [])
 
 
 def catalog_query(limit: int = OPTION_LIMIT) -> Query:
@@ -784,7 +782,7 @@ def catalog_query(limit: int = OPTION_LIMIT) -> Query:
     query = sql.SQL(
         "select canonical_model_id, provider, display_name, creator, is_in_catalog, is_available, price_source_count "
         "from {} order by display_name, canonical_model_id, provider"
-    ).format(_table(COMPARISON))
+    ).format(table(COMPARISON))
     return _limited(query, [], limit)
 
 
@@ -802,7 +800,7 @@ def comparison_query(offerings: Sequence[Offering], limit: int = ROW_LIMIT) -> Q
     condition, params = _offerings_filter(offerings)
     query = sql.SQL("select {columns} from {table} where {condition} order by canonical_model_id, provider").format(
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in COLUMNS),
-        table=_table(COMPARISON),
+        table=table(COMPARISON),
         condition=condition,
     )
     return _limited(query, params, limit)
@@ -842,8 +840,8 @@ def price_points_query(offerings: Sequence[Offering], current_only: bool, limit:
         "t.region, t.valid_from nulls first"
     ).format(
         columns=sql.SQL(", ").join(sql.Identifier("t", column) for column in PRICE_POINT_COLUMNS),
-        timeline=_table(TIMELINE),
-        history=_table(HISTORY),
+        timeline=table(TIMELINE),
+        history=table(HISTORY),
         condition=condition,
     )
     return _limited(query, [canonical, providers], limit)
@@ -869,7 +867,7 @@ def consensus_query(offerings: Sequence[Offering], limit: int = ROW_LIMIT) -> Qu
     condition, params = _offerings_filter(offerings)
     query = sql.SQL("select {columns} from {table} where {condition} order by canonical_model_id, provider").format(
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in CONSENSUS_COLUMNS),
-        table=_table(CONSENSUS),
+        table=table(CONSENSUS),
         condition=condition,
     )
     return _limited(query, params, limit)
@@ -896,7 +894,7 @@ def model_offerings_query(model: str, limit: int = ROW_LIMIT) -> Query:
     """The model's offerings (mart_model_comparison), every provider."""
     query = sql.SQL("select {columns} from {table} where canonical_model_id = %s order by provider").format(
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in MODEL_OFFERING_COLUMNS),
-        table=_table(COMPARISON),
+        table=table(COMPARISON),
     )
     return _limited(query, [model], limit)
 
@@ -907,7 +905,7 @@ def catalog_entries_query(model: str, limit: int = ROW_LIMIT) -> Query:
         "select provider, provider_model_id, display_name, is_available, first_seen_at, last_seen_at, "
         "deprecation_date, replacement_model_id from {} where canonical_model_id = %s order by provider, "
         "provider_model_id"
-    ).format(_table(CATALOG))
+    ).format(table(CATALOG))
     return _limited(query, [model], limit)
 
 
@@ -932,7 +930,7 @@ def uptime_query(provider: str, days: int = HISTORY_DAYS, limit: int = ROW_LIMIT
     """The provider's daily uptime rows of the last `days` days."""
     query = sql.SQL(
         "select {columns} from {table} where provider = %s and day > current_date - %s::integer order by day, region"
-    ).format(columns=sql.SQL(", ").join(sql.Identifier(column) for column in UPTIME_COLUMNS), table=_table(UPTIME))
+    ).format(columns=sql.SQL(", ").join(sql.Identifier(column) for column in UPTIME_COLUMNS), table=table(UPTIME))
     return _limited(query, [provider, days], limit)
 
 
@@ -941,7 +939,7 @@ def incidents_query(provider: str, limit: int = INCIDENT_LIMIT) -> Query:
     query = sql.SQL(
         "select title, impact, status, created_at, resolved_at, time_to_resolve_minutes, components, shortlink "
         "from {} where provider = %s order by created_at desc"
-    ).format(_table(INCIDENTS))
+    ).format(table(INCIDENTS))
     return _limited(query, [provider], limit)
 
 
@@ -951,7 +949,7 @@ def outages_query(provider: str, model: str, limit: int = INCIDENT_LIMIT) -> Que
         "select source, provider, region, upstream_provider, started_at, ended_at, duration_minutes, severity, "
         "linked_incident_ids from {} where (provider = %s and source <> 'openrouter') or canonical_model_id = %s "
         "order by started_at desc"
-    ).format(_table(OUTAGES))
+    ).format(table(OUTAGES))
     return _limited(query, [provider, model], limit)
 
 
@@ -960,7 +958,7 @@ def usage_query(model: str, days: int = HISTORY_DAYS, limit: int = ROW_LIMIT) ->
     query = sql.SQL(
         "select day, provider, team, requests, prompt_tokens, cache_read_tokens, output_tokens, cost_usd "
         "from {} where canonical_model_id = %s and day > current_date - %s::integer order by day, provider, team"
-    ).format(_table(USAGE))
+    ).format(table(USAGE))
     return _limited(query, [model, days], limit)
 
 
@@ -982,13 +980,7 @@ _QUERIES: dict[str, Callable[..., Query]] = {
 
 def fetch(info: ConnectionInfo, query: Query) -> data.Table:
     """A query's rows through the read-only role, at most its limit, and whether more matched."""
-    with data.read_only(info) as conn:
-        cursor = conn.execute(query.statement, query.params)
-        columns = [column.name for column in cursor.description or []]
-        rows = cursor.fetchall()
-    if query.limit is None or len(rows) <= query.limit:
-        return data.Table(columns, rows, truncated=False)
-    return data.Table(columns, rows[: query.limit], truncated=True)
+    return data.fetch_limited(info, query.statement, query.params, query.limit)
 
 
 def _cached_read(_info: ConnectionInfo, database: str, name: str, args: tuple[Any, ...]) -> data.Table:

@@ -49,10 +49,6 @@ RANGE_LABELS = {
 }
 INITIALISED = "compare_initialised"
 PRESET_MESSAGE = "compare_preset_message"
-HOW_TO_BUILD = (
-    "Build it with `make run` (every source you have keys for), or fill the sample database without keys: "
-    "`make run SAMPLE=1`, then open it with `make dashboard SAMPLE=1`."
-)
 
 
 def label(column: str) -> str:
@@ -218,12 +214,14 @@ def main() -> None:
         return
     if rows is None:
         st.warning(
-            f"The comparison mart (`marts.mart_model_comparison`) does not exist in {info.database} yet. {HOW_TO_BUILD}"
+            f"The comparison mart (`marts.mart_model_comparison`) does not exist in {info.database} yet. "
+            f"{models_data.HOW_TO_BUILD}"
         )
         return
     if rows == 0:
         st.info(
-            f"The comparison mart (`marts.mart_model_comparison`) in {info.database} has no models yet. {HOW_TO_BUILD}"
+            f"The comparison mart (`marts.mart_model_comparison`) in {info.database} has no models yet. "
+            f"{models_data.HOW_TO_BUILD}"
         )
         return
     if not st.session_state.get(INITIALISED):
