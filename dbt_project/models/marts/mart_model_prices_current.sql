@@ -22,10 +22,17 @@ models as (
 
 ),
 
+-- The latest read is taken from the prices this statement reads, not from a table of reads built earlier. A load
+-- re-stamps every price it lists with its own batch, and dlt commits each table on its own: a batch list built
+-- before (or read beside) such a commit names a batch that no price carries any more, which left the mart empty.
+-- An unchanged registry's reload keeps the raw data version, so nothing would have rebuilt it.
 latest_batch as (
 
-    select batch_id from {{ ref('int_genai_prices_batches_ranked') }}
-    where is_latest_batch
+    select batch_id
+    from prices
+    -- batch_id breaks a tie on loaded_at, so exactly one batch is the latest
+    order by loaded_at desc, batch_id desc
+    limit 1
 
 ),
 
