@@ -32,6 +32,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            # Structured lines (the API's request log): their fields beside the message, secrets replaced.
+            entry.update({name: redact(value) if isinstance(value, str) else value for name, value in fields.items()})
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         # Redacted before encoding: JSON escapes quotes, backslashes and non-ASCII, hiding secrets from redact().

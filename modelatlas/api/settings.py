@@ -44,6 +44,9 @@ class ApiSettings(BaseSettings):
     graphql_max_depth: int = Field(8, ge=2, description="the deepest GraphQL query accepted (default 8)")
     graphql_max_tokens: int = Field(2_000, ge=50, description="the longest GraphQL query in tokens (default 2000)")
     graphql_max_aliases: int = Field(20, ge=1, description="the most aliases in one GraphQL query (default 20)")
+    graphql_max_complexity: int = Field(
+        50_000, ge=100, description="the most rows one GraphQL query may read, estimated (default 50000)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -98,7 +101,7 @@ def api_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> ApiS
     except ValidationError as error:
         raise ConfigurationError(_explain(error)) from None
     if settings.pool_max < settings.pool_min:
-        raise ConfigurationError("MODELATLAS_API_POOL_MAX is below MODELATLAS_API_POOL_MIN: raise it or lower the minimum")
+        raise ConfigurationError("MODELATLAS_API_POOL_MAX is below MODELATLAS_API_POOL_MIN: raise it or lower that")
     return settings
 
 
