@@ -1,4 +1,5 @@
-"""The `modelatlas` command: run the pipeline, manage the warehouse, query it, open the UI and the dashboard."""
+"""The `modelatlas` command: run the pipeline, manage the warehouse, query it, open the UI and the dashboard, manage
+API keys."""
 
 from __future__ import annotations
 
@@ -231,6 +232,23 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_api_keys(args: argparse.Namespace) -> int:
+    from modelatlas.api import commands
+    from modelatlas.warehouse import Warehouse
+
+    # As the warehouse's owner: keys are created and revoked here, never by the API's own role.
+    warehouse = Warehouse.from_env()
+    info = warehouse.ensure_ready()
+    warehouse.ensure_roles()
+    if args.action == "create":
+        print(commands.create(info, args.team, args.scopes, args.expires_in_days, args.expires_at, args.name))
+    elif args.action == "revoke":
+        print(commands.revoke(info, args.id))
+    else:
+        print(commands.list_all(info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="modelatlas", description="ModelAtlas: the AI model market, as data.")
@@ -326,6 +344,22 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (deliver_parser, test_parser, enable_parser, list_parser):
         sub.add_argument("--sample", action="store_true", help="the sample database (modelatlas_sample)")
     alerts_parser.set_defaults(handler=_cmd_alerts)
+
+    keys_parser = commands.add_parser("api-keys", help="the read API's keys: create (shown once), revoke, list")
+    keys_actions = keys_parser.add_subparsers(dest="action", required=True)
+    create_parser = keys_actions.add_parser("create", help="create a key; it is printed once, on the last line")
+    create_parser.add_argument("--team", required=True, help="the team the key belongs to (its usage scope)")
+    create_parser.add_argument(
+        "--scopes", required=True, help="comma-separated, of catalog:read, usage:read (its team's), usage:all"
+    )
+    expires = create_parser.add_mutually_exclusive_group()
+    expires.add_argument("--expires-in-days", type=float, help="the key expires this many days from now")
+    expires.add_argument("--expires-at", help="the key expires at this ISO 8601 time (UTC unless it says)")
+    create_parser.add_argument("--name", help="what the key is for, shown by list")
+    revoke_parser = keys_actions.add_parser("revoke", help="refuse a key (and its access tokens) from now on")
+    revoke_parser.add_argument("id", help="the key's id, as list shows it (the 8 characters after ma_)")
+    keys_actions.add_parser("list", help="every key with its state, team, scopes and dates (never the key)")
+    keys_parser.set_defaults(handler=_cmd_api_keys)
 
     dbt_parser = commands.add_parser("dbt", help="run dbt against the warehouse, e.g. `modelatlas dbt -- test`")
     dbt_parser.add_argument("dbt_args", nargs=argparse.REMAINDER)

@@ -1,10 +1,12 @@
 """The least-privilege roles of the warehouse contract, created and granted idempotently by the set-up step.
 
-`modelatlas_reader` may read `marts` and nothing else: BI tools, the dashboard's pages and the API connect with it.
-`modelatlas_app` reads `marts` too and writes the dashboard's own tables in `app` (saved views). Both get `SELECT`
-on the marts that exist and, through the owner's default privileges, on every mart dbt creates later: dbt rebuilds
-a table by creating a new one as the owner, which the default privileges cover. A second set-up changes nothing:
-every privilege is checked before it is granted, and a password is set only when the role's differs.
+`modelatlas_reader` may read `marts` and nothing else: BI tools, the dashboard's pages and the API's queries connect
+with it. `modelatlas_app` reads `marts` too and writes the dashboard's own tables in `app` (saved views).
+`modelatlas_api` reads `marts`, checks API keys in `ops.api_keys` (and notes when each was last used) and keeps the
+rate limit buckets in `ops.api_rate_limits`; nothing else in `ops`. Each gets `SELECT` on the marts that exist and,
+through the owner's default privileges, on every mart dbt creates later: dbt rebuilds a table by creating a new one
+as the owner, which the default privileges cover. A second set-up changes nothing: every privilege is checked before
+it is granted, and a password is set only when the role's differs.
 """
 
 from __future__ import annotations
@@ -42,31 +44,93 @@ _SCRAM_PREFIX = "SCRAM-SHA-256$"
 # Relation kinds `SELECT` applies to: tables, partitioned tables, views, materialized views, foreign tables.
 _READABLE_KINDS = ["r", "p", "v", "m", "f"]
 
-APP_DDL = (
-    f"create schema if not exists {APP_SCHEMA}",
-    f"""create table if not exists {APP_SCHEMA}.saved_views (
-        id bigint generated always as identity primary key,
-        name text not null unique,
-        page text not null default 'compare',
-        query jsonb not null,
-        created_at timestamptz not null default now(),
-        updated_at timestamptz not null default now()
-    )""",
+OPS_SCHEMA = "ops"
+
+
+@dataclass(frozen=True)
+class OwnTables:
+    """Tables ModelAtlas's own code writes (not dlt, not dbt), all in one schema, created together by the set-up."""
+
+    schema: str
+    tables: tuple[str, ...]
+    ddl: tuple[str, ...]
+
+    def qualified(self) -> tuple[str, ...]:
+        """Its tables as `schema.table`."""
+        return tuple(f"{self.schema}.{table}" for table in self.tables)
+
+
+APP_TABLES = OwnTables(
+    APP_SCHEMA,
+    ("saved_views",),
+    (
+        f"create schema if not exists {APP_SCHEMA}",
+        f"""create table if not exists {APP_SCHEMA}.saved_views (
+            id bigint generated always as identity primary key,
+            name text not null unique,
+            page text not null default 'compare',
+            query jsonb not null,
+            created_at timestamptz not null default now(),
+            updated_at timestamptz not null default now()
+        )""",
+    ),
 )
-# What the app role may do with each of its tables.
-APP_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
-APP_TABLES = ("saved_views",)
+API_TABLES = OwnTables(
+    OPS_SCHEMA,
+    ("api_keys", "api_rate_limits"),
+    (
+        f"create schema if not exists {OPS_SCHEMA}",
+        # Only a salted hash of each key's secret is kept; `id` is the key's lookup prefix (`ma_<id>_<secret>`).
+        f"""create table if not exists {OPS_SCHEMA}.api_keys (
+            id text primary key,
+            prefix text not null unique,
+            name text,
+            team text not null,
+            scopes text[] not null check (cardinality(scopes) > 0),
+            salt bytea not null,
+            hash bytea not null,
+            created_at timestamptz not null default now(),
+            expires_at timestamptz,
+            revoked_at timestamptz,
+            last_used_at timestamptz
+        )""",
+        # Unlogged: written on every request, and a bucket lost in a crash only starts full again.
+        f"""create unlogged table if not exists {OPS_SCHEMA}.api_rate_limits (
+            key text primary key,
+            tokens double precision not null,
+            updated_at timestamptz not null,
+            last_allowed boolean not null
+        )""",
+    ),
+)
+OWN_TABLES = (APP_TABLES, API_TABLES)
+_ALL = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """What one role may do with one of ModelAtlas's own tables."""
+
+    table: str
+    privileges: tuple[str, ...]
+    # Privileges on some columns only, as (privilege, column): UPDATE of `last_used_at` and nothing else, say.
+    column_privileges: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def schema(self) -> str:
+        """The schema the table is in."""
+        return self.table.split(".")[0]
 
 
 @dataclass(frozen=True)
 class Role:
-    """One login role ModelAtlas creates, and where its password comes from."""
+    """One login role ModelAtlas creates, where its password comes from, and what it may do besides reading `marts`
+    (which every role does)."""
 
     name: str
     variable: str
     password_file: str
-    # Whether it writes the dashboard's tables in `app` (both read `marts`).
-    writes_app: bool
+    tables: tuple[TableGrant, ...] = ()
 
     def password(self, home: Path, env: Mapping[str, str] | None = None) -> str:
         """Its variable when set, else the password kept in `home` (generated by the first set-up)."""
@@ -91,9 +155,21 @@ class Role:
         return f"{self.variable}, or else {home / self.password_file}"
 
 
-READER = Role("modelatlas_reader", "MODELATLAS_READER_PASSWORD", "reader-password", writes_app=False)
-APP = Role("modelatlas_app", "MODELATLAS_APP_PASSWORD", "app-password", writes_app=True)
-ROLES = (READER, APP)
+READER = Role("modelatlas_reader", "MODELATLAS_READER_PASSWORD", "reader-password")
+APP = Role(
+    "modelatlas_app", "MODELATLAS_APP_PASSWORD", "app-password", (TableGrant(f"{APP_SCHEMA}.saved_views", _ALL),)
+)
+API = Role(
+    "modelatlas_api",
+    "MODELATLAS_API_PASSWORD",
+    "api-password",
+    (
+        # Keys are created and revoked by the owner (`modelatlas api-keys`): the API only reads them.
+        TableGrant(f"{OPS_SCHEMA}.api_keys", ("SELECT",), (("UPDATE", "last_used_at"),)),
+        TableGrant(f"{OPS_SCHEMA}.api_rate_limits", _ALL),
+    ),
+)
+ROLES = (READER, APP, API)
 
 
 def _keep_new_file(path: Path, password: str) -> None:
@@ -137,8 +213,8 @@ def scram_matches(verifier: str | None, password: str) -> bool:
 def ensure_roles(
     conn: psycopg.Connection[Any], info: ConnectionInfo, home: Path, private_databases: Sequence[str] = ()
 ) -> RolesReport:
-    """Create the app's tables, the reader and app roles (when the connected role may) and grant them what the
-    contract gives them; on `private_databases` PUBLIC loses CONNECT. `conn` is the owner's, outside a transaction.
+    """Create ModelAtlas's own tables, its roles (when the connected role may) and grant them what the contract gives
+    them; on `private_databases` PUBLIC loses CONNECT. `conn` is the owner's, outside a transaction.
     """
     report = RolesReport()
     with conn.transaction():
@@ -147,7 +223,7 @@ def ensure_roles(
         row = conn.execute("select rolsuper, rolcreaterole from pg_roles where rolname = current_user").fetchone()
         assert row is not None
         superuser, may_create = bool(row[0]), bool(row[0] or row[1])
-        _ensure_app_tables(conn, report)
+        _ensure_own_tables(conn, report)
         present = [role for role in ROLES if _ensure_role(conn, info, home, role, superuser, may_create, report)]
         for role in present:
             _grant(conn, role, report)
@@ -156,16 +232,17 @@ def ensure_roles(
     return report
 
 
-def _ensure_app_tables(conn: psycopg.Connection[Any], report: RolesReport) -> None:
-    missing = [
-        table
-        for table in APP_TABLES
-        if conn.execute("select to_regclass(%s)", [f"{APP_SCHEMA}.{table}"]).fetchone() == (None,)
-    ]
-    if missing:
-        for statement in APP_DDL:
-            conn.execute(statement)
-        report.changes.append(f"create {', '.join(f'{APP_SCHEMA}.{table}' for table in missing)}")
+def _ensure_own_tables(conn: psycopg.Connection[Any], report: RolesReport) -> None:
+    for own in OWN_TABLES:
+        missing = [table for table in own.qualified() if _missing(conn, table)]
+        if missing:
+            for statement in own.ddl:
+                conn.execute(statement)
+            report.changes.append(f"create {', '.join(missing)}")
+
+
+def _missing(conn: psycopg.Connection[Any], table: str) -> bool:
+    return conn.execute("select to_regclass(%s)", [table]).fetchone() == (None,)
 
 
 def _ensure_role(
@@ -261,7 +338,7 @@ def _apply(conn: psycopg.Connection[Any], statement: sql.Composed, change: str, 
 
 
 def _grant(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -> None:
-    """CONNECT on this database; USAGE on `marts` and SELECT on its relations, now and later; the app's tables."""
+    """CONNECT on this database; USAGE on `marts` and SELECT on its relations, now and later; its own tables."""
     grantee = sql.Identifier(role.name)
     database = conn.execute("select current_database()").fetchone()
     assert database is not None
@@ -269,8 +346,7 @@ def _grant(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -> No
         statement = sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database[0]), grantee)
         _apply(conn, statement, f"grant CONNECT on {database[0]} to {role.name}", report)
     _read_marts(conn, role, report)
-    if role.writes_app:
-        _write_app(conn, role, report)
+    _grant_tables(conn, role, report)
 
 
 def _read_marts(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -> None:
@@ -314,26 +390,36 @@ def _read_marts(conn: psycopg.Connection[Any], role: Role, report: RolesReport) 
         _apply(conn, statement, f"grant SELECT on future relations of {MARTS_SCHEMA} to {role.name}", report)
 
 
-def _write_app(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -> None:
+def _grant_tables(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -> None:
     grantee = sql.Identifier(role.name)
-    schema = sql.Identifier(APP_SCHEMA)
-    if not _has(conn, "has_schema_privilege(%s, %s, 'USAGE')", role.name, APP_SCHEMA):
-        statement = sql.SQL("grant usage on schema {} to {}").format(schema, grantee)
-        _apply(conn, statement, f"grant USAGE on {APP_SCHEMA} to {role.name}", report)
-    for table in APP_TABLES:
-        qualified = f"{APP_SCHEMA}.{table}"
+    for schema in dict.fromkeys(grant.schema for grant in role.tables):
+        if not _has(conn, "has_schema_privilege(%s, %s, 'USAGE')", role.name, schema):
+            statement = sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(schema), grantee)
+            _apply(conn, statement, f"grant USAGE on {schema} to {role.name}", report)
+    for grant in role.tables:
+        table = sql.SQL(".").join(sql.Identifier(part) for part in grant.table.split("."))
         missing = [
             privilege
-            for privilege in APP_TABLE_PRIVILEGES
-            if not _has(conn, "has_table_privilege(%s, %s, %s)", role.name, qualified, privilege)
+            for privilege in grant.privileges
+            if not _has(conn, "has_table_privilege(%s, %s, %s)", role.name, grant.table, privilege)
         ]
         if missing:
-            statement = sql.SQL("grant {} on {}.{} to {}").format(
-                sql.SQL(", ").join(sql.SQL(privilege) for privilege in missing), schema, sql.Identifier(table), grantee
+            statement = sql.SQL("grant {} on {} to {}").format(
+                sql.SQL(", ").join(sql.SQL(privilege) for privilege in missing), table, grantee
             )
-            _apply(conn, statement, f"grant {', '.join(missing)} on {qualified} to {role.name}", report)
-        row = conn.execute("select pg_get_serial_sequence(%s, 'id')", [qualified]).fetchone()
-        sequence = row[0] if row else None
+            _apply(conn, statement, f"grant {', '.join(missing)} on {grant.table} to {role.name}", report)
+        for privilege, column in grant.column_privileges:
+            if not _has(conn, "has_column_privilege(%s, %s, %s, %s)", role.name, grant.table, column, privilege):
+                statement = sql.SQL("grant {} ({}) on {} to {}").format(
+                    sql.SQL(privilege), sql.Identifier(column), table, grantee
+                )
+                _apply(conn, statement, f"grant {privilege} ({column}) on {grant.table} to {role.name}", report)
+        row = conn.execute(
+            "select pg_get_serial_sequence(%s, a.attname) from pg_attribute a "
+            "where a.attrelid = %s::regclass and a.attname = 'id'",
+            [grant.table, grant.table],
+        ).fetchone()
+        sequence = row[0] if row and "INSERT" in grant.privileges else None
         if sequence and not _has(conn, "has_sequence_privilege(%s, %s, 'USAGE')", role.name, sequence):
             # pg_get_serial_sequence quotes the name as SQL needs it.
             statement = sql.SQL("grant usage on sequence {} to {}").format(sql.SQL(sequence), grantee)
@@ -341,7 +427,7 @@ def _write_app(conn: psycopg.Connection[Any], role: Role, report: RolesReport) -
 
 
 def _revoke_public_connect(conn: psycopg.Connection[Any], database: str, report: RolesReport) -> None:
-    """Only roles granted CONNECT reach `database` (the reader and the app role never are)."""
+    """Only roles granted CONNECT reach `database` (ModelAtlas's roles never are)."""
     exists = conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
     if exists and _has(conn, "has_database_privilege('public', %s, 'CONNECT')", database):
         statement = sql.SQL("revoke connect on database {} from public").format(sql.Identifier(database))

@@ -15,7 +15,7 @@ from modelatlas.redaction import redact, register_secret
 from modelatlas.settings import DEFAULT_DATABASE, WarehouseSettings, dbt_artifact_environment, warehouse_settings
 from modelatlas.warehouse.connection import ConnectionInfo
 from modelatlas.warehouse.embedded import EmbeddedWarehouse, ServerStatus
-from modelatlas.warehouse.roles import APP, READER, Role, RolesReport, ensure_roles
+from modelatlas.warehouse.roles import API, APP, READER, Role, RolesReport, ensure_roles
 
 log = logging.getLogger(__name__)
 _CONNECT_TIMEOUT_S = 10
@@ -63,11 +63,15 @@ class Warehouse:
         """The warehouse database as `modelatlas_app`: reads `marts`, writes the dashboard's tables in `app`."""
         return self._role_connection(APP)
 
+    def api_connection(self) -> ConnectionInfo:
+        """The warehouse database as `modelatlas_api`: reads `marts`, checks API keys, keeps rate limit buckets."""
+        return self._role_connection(API)
+
     def _role_connection(self, role: Role) -> ConnectionInfo:
         return replace(self.connection(), user=role.name, password=role.password(self.settings.home))
 
     def ensure_roles(self, info: ConnectionInfo | None = None) -> RolesReport:
-        """Create the reader and app roles and grant what the contract gives them; log what changed and what an
+        """Create ModelAtlas's roles and own tables and grant what the contract gives them; log what changed and what an
         admin has to do. Idempotent: a second call changes nothing."""
         info = info or self.connection()
         # ModelAtlas owns every database of its embedded server: the roles reach only the warehouse database.

@@ -1,4 +1,5 @@
-"""The reader and app roles: what each may read and write, rebuilt marts, idempotent set-up, passwords kept secret."""
+"""The reader, app and API roles: what each may read and write, rebuilt marts, idempotent set-up, passwords kept
+secret."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from modelatlas.errors import WarehouseError
 from modelatlas.pipelines.engine import ensure_every_source_table
 from modelatlas.redaction import redact
 from modelatlas.warehouse import ConnectionInfo, Warehouse, roles
-from modelatlas.warehouse.roles import APP, READER, Role, scram_matches
+from modelatlas.warehouse.roles import API, APP, READER, Role, scram_matches
 from modelatlas.warehouse.service import connect
 from tests.dbt_cli import run_dbt
 
@@ -86,17 +87,24 @@ def test_the_reader_reads_marts_also_those_created_or_rebuilt_later(roles_wareho
         assert reader.execute("select id from marts.mart_view").fetchall() == [(2,)]
 
 
-@pytest.mark.parametrize("role", [READER, APP], ids=lambda role: role.name)
-def test_neither_role_reads_outside_marts(roles_warehouse: Warehouse, role: Role) -> None:
-    info = roles_warehouse.reader_connection() if role is READER else roles_warehouse.app_connection()
-    with _as(info) as conn:
+@pytest.mark.parametrize("role", [READER, APP, API], ids=lambda role: role.name)
+def test_no_role_reads_outside_marts(roles_warehouse: Warehouse, role: Role) -> None:
+    connection = {READER: roles_warehouse.reader_connection, APP: roles_warehouse.app_connection}
+    with _as(connection.get(role, roles_warehouse.api_connection)()) as conn:
         for table in PRIVATE_TABLES:
             assert _denied(conn, f"select * from {table}"), table
-        assert _denied(conn, "select * from ops.alert_outbox") or _missing(conn, "ops.alert_outbox")
+        assert _missing(conn, "ops.alert_outbox") or _denied(conn, "select * from ops.alert_outbox")
 
 
 def _missing(conn: psycopg.Connection[Any], table: str) -> bool:
-    return conn.execute("select to_regclass(%s)", [table]).fetchone() == (None,)
+    # From the catalog: to_regclass needs USAGE on the schema, which a role may lack.
+    schema, name = table.split(".")
+    row = conn.execute(
+        "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = %s and c.relname = %s",
+        [schema, name],
+    ).fetchone()
+    return row == (0,)
 
 
 def test_the_reader_writes_nothing(roles_warehouse: Warehouse) -> None:
@@ -138,9 +146,43 @@ def test_the_app_role_keeps_saved_views_and_only_reads_marts(roles_warehouse: Wa
         assert _denied(app, "drop table app.saved_views")
 
 
+def test_the_api_role_checks_keys_keeps_buckets_and_only_reads_marts(roles_warehouse: Warehouse) -> None:
+    with _owner(roles_warehouse) as owner:
+        owner.execute("delete from ops.api_keys where id = 'roletest'")
+        owner.execute(
+            "insert into ops.api_keys (id, prefix, team, scopes, salt, hash) "
+            "values ('roletest', 'roletest', 'research', '{catalog:read}', '\\x00', '\\x00')"
+        )
+    with _as(roles_warehouse.api_connection()) as api:
+        assert api.execute("select count(*) from marts.mart_before").fetchone() == (1,)
+        assert api.execute("select team from ops.api_keys where id = 'roletest'").fetchone() == ("research",)
+        api.execute("update ops.api_keys set last_used_at = now() where id = 'roletest'")
+        # Keys are the owner's to create, revoke and re-scope.
+        assert _denied(api, "update ops.api_keys set revoked_at = null where id = 'roletest'")
+        assert _denied(api, "update ops.api_keys set scopes = '{usage:all}' where id = 'roletest'")
+        assert _denied(
+            api,
+            "insert into ops.api_keys (id, prefix, team, scopes, salt, hash) "
+            "values ('mine', 'mine', 'x', '{usage:all}', '\\x00', '\\x00')",
+        )
+        assert _denied(api, "delete from ops.api_keys")
+        api.execute(
+            "insert into ops.api_rate_limits (key, tokens, updated_at, last_allowed) values ('ip:test', 1, now(), true)"
+        )
+        api.execute("update ops.api_rate_limits set tokens = 0 where key = 'ip:test'")
+        api.execute("delete from ops.api_rate_limits where key = 'ip:test'")
+        assert _denied(api, "insert into marts.mart_before values (9)")
+        assert _denied(api, "create table ops.mine (id int)")
+        assert _denied(api, "drop table ops.api_rate_limits")
+        assert _denied(api, "select * from app.saved_views")
+    with connect(roles_warehouse.connection()) as owner:
+        row = owner.execute("select last_used_at from ops.api_keys where id = 'roletest'").fetchone()
+    assert row is not None and row[0] is not None
+
+
 def _grants_snapshot(info: ConnectionInfo) -> list[tuple[Any, ...]]:
     """Everything a set-up could change: the roles (their verifiers too) and the ACLs it grants."""
-    names = [READER.name, APP.name]
+    names = [READER.name, APP.name, API.name]
     with connect(info) as conn:
         return [
             *conn.execute(
@@ -152,7 +194,7 @@ def _grants_snapshot(info: ConnectionInfo) -> list[tuple[Any, ...]]:
             *conn.execute("select nspname, nspacl::text from pg_namespace order by nspname").fetchall(),
             *conn.execute(
                 "select n.nspname, c.relname, c.relacl::text from pg_class c join pg_namespace n "
-                "on n.oid = c.relnamespace where n.nspname in ('marts', 'app') order by 1, 2"
+                "on n.oid = c.relnamespace where n.nspname in ('marts', 'app', 'ops') order by 1, 2"
             ).fetchall(),
             *conn.execute("select defaclnamespace::regnamespace::text, defaclacl::text from pg_default_acl order by 1"),
         ]
@@ -172,6 +214,8 @@ def test_the_first_set_up_reported_what_it_did(warehouse: Warehouse) -> None:
     report = own.ensure_roles()
     assert report.warnings == []
     assert "create app.saved_views" in report.changes
+    assert "create ops.api_keys, ops.api_rate_limits" in report.changes
+    assert f"grant UPDATE (last_used_at) on ops.api_keys to {API.name}" in report.changes
     assert f"grant SELECT on future relations of marts to {READER.name}" in report.changes
     assert "revoke PUBLIC's CONNECT on roles_fresh_dagster" in report.changes
     assert own.ensure_roles().changes == []
@@ -181,7 +225,7 @@ def test_passwords_are_kept_private_and_never_logged(
     roles_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     home = roles_warehouse.settings.home
-    for role in (READER, APP):
+    for role in (READER, APP, API):
         kept = home / role.password_file
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
         assert redact(f"password={kept.read_text().strip()}") == "password=***"
@@ -251,8 +295,8 @@ def external_owner(
 def test_an_external_role_without_createrole_grants_what_it_owns_and_says_the_rest(
     external_owner: Warehouse, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    missing = Role("modelatlas_missing", "MODELATLAS_MISSING_PASSWORD", "missing-password", writes_app=False)
-    monkeypatch.setattr(roles, "ROLES", (READER, APP, missing))
+    missing = Role("modelatlas_missing", "MODELATLAS_MISSING_PASSWORD", "missing-password")
+    monkeypatch.setattr(roles, "ROLES", (READER, APP, API, missing))
     caplog.set_level("INFO")
     report = external_owner.ensure_roles()
     [warning] = report.warnings
