@@ -9,7 +9,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format ui dashboard up down status soak docs clean bench
+.PHONY: run test lint format ui dashboard api up down status soak docs clean bench
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,6 +47,10 @@ ui: $(SYNCED)
 # The dashboard (Streamlit) on http://127.0.0.1:8501 (`make dashboard PORT=8502` for another port).
 dashboard: $(SYNCED)
 	$(BIN)/modelatlas dashboard $(if $(SAMPLE),--sample) $(if $(PORT),--port $(PORT))
+
+# The read API on http://127.0.0.1:8000 (REST v2, docs at /v2/docs; GraphQL at /graphql; `PORT=8001` for another).
+api: $(SYNCED)
+	$(BIN)/modelatlas api $(if $(SAMPLE),--sample) $(if $(PORT),--port $(PORT))
 
 # Production mode on this machine: the Dagster webserver, daemon and code server as background services.
 up: $(SYNCED)

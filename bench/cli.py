@@ -142,6 +142,9 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
     """Every measure, as the actions that produce them, in running order."""
     from bench.measures.alerts import MEASURES as ALERTS_MEASURES
     from bench.measures.alerts import measure_alerts
+    from bench.measures.api import MEASURE as API_MEASURE
+    from bench.measures.api import TITLE as API_TITLE
+    from bench.measures.api import measure_api
     from bench.measures.cycle import CyclePair, measure_cycles
     from bench.measures.dashboard import MEASURE as DASHBOARD_MEASURE
     from bench.measures.dashboard import TITLE as DASHBOARD_TITLE
@@ -170,7 +173,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
 
     def query_database() -> str:
         # A warehouse at query_scale times the realistic size: measure 7's cycle at that size, else one of its own,
-        # kept for measures 5 and 18.
+        # kept for measures 5, 18 and 19.
         from bench.measures.cycle import REALISTIC, cycle_pairs
 
         if plan.query_scale not in cycles:
@@ -205,6 +208,7 @@ def groups(plan: Plan, bench: BenchWarehouse, seed: int) -> list[Group]:
             DASHBOARD_TITLE,
             lambda: [measure_dashboard(bench, query_database(), plan.mode, seed)],
         ),
+        ((API_MEASURE,), API_TITLE, lambda: [measure_api(bench, query_database(), plan.mode)]),
         (
             (4,),
             "storage growth",

@@ -139,6 +139,23 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         return subprocess.call(streamlit_command(host, port), cwd=PROJECT_ROOT, env=dict(os.environ))
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    from modelatlas.api.service import serve
+    from modelatlas.api.settings import api_settings
+
+    settings = api_settings(host=args.host, port=args.port)
+    # The set-up creates the reader role the API reads marts through and the API role that reads its keys.
+    with _set_up(args.sample):
+        log.info(
+            "starting the API on http://%s:%s/v2/docs%s",
+            settings.host,
+            settings.port,
+            " (sample)" if args.sample else "",
+        )
+        serve(settings, workers=args.workers)
+    return 0
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -297,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample", action="store_true", help="the sample database (fill it with `modelatlas run --sample`)"
     )
     dashboard_parser.set_defaults(handler=_cmd_dashboard)
+
+    api_parser = commands.add_parser("api", help="start the read API: REST v2 (/v2/docs) and GraphQL (/graphql)")
+    api_parser.add_argument("--host", help="default MODELATLAS_API_HOST, else 127.0.0.1")
+    api_parser.add_argument("--port", type=int, help="default MODELATLAS_API_PORT, else 8000")
+    api_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving it (default 1); with more, set MODELATLAS_API_RATE_LIMIT_STORAGE to warehouse or redis",
+    )
+    api_parser.add_argument(
+        "--sample", action="store_true", help="the sample database (fill it with `modelatlas run --sample`)"
+    )
+    api_parser.set_defaults(handler=_cmd_api)
 
     up_parser = commands.add_parser(
         "up", help="start the Dagster webserver, daemon and code server in the background (production mode)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from modelatlas.alerts.settings import alert_variables
+from modelatlas.api.settings import api_variables
 from modelatlas.pipelines.quality.validation import GX_ENVIRONMENT
 from modelatlas.pipelines.registry import sources
 from modelatlas.settings import warehouse_settings
@@ -25,6 +26,7 @@ _WAREHOUSE_VARIABLES = (
     "MODELATLAS_WAREHOUSE_PASSWORD",
     "MODELATLAS_READER_PASSWORD",
     "MODELATLAS_APP_PASSWORD",
+    "MODELATLAS_API_PASSWORD",
     "MODELATLAS_DAGSTER_DATABASE",
     "MODELATLAS_LOG_FORMAT",
     "MODELATLAS_WAREHOUSE_DATABASE",
@@ -41,6 +43,7 @@ def isolated_variables() -> list[str]:
     return [
         *_WAREHOUSE_VARIABLES,
         *alert_variables(),
+        *api_variables(),
         *(name for spec in sources() for name in spec.variables()),
     ]
 

@@ -186,19 +186,43 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
 
     async def dependency(request: Request) -> Principal:
         caller = await resolve(request)
-        if caller.has(scope):
-            return caller
-        if caller.anonymous:
-            raise unauthorized(f"reading this needs an API key with the scope {scope}: {_HOW_TO_AUTHENTICATE}")
-        raise Problem(
-            403,
-            "Forbidden",
-            f"the API key {caller.key_id} does not have the scope {scope}: ask for a key that has it",
-            {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-        )
+        authorize(caller, scope)
+        return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
+
+
+def authorize(caller: Principal, scope: str) -> None:
+    """Raise 401 (anonymous) or 403 (a key without it) unless the caller holds `scope`: REST's `require` and each
+    GraphQL field check callers with this."""
+    if caller.has(scope):
+        return
+    if caller.anonymous:
+        raise unauthorized(f"reading this needs an API key with the scope {scope}: {_HOW_TO_AUTHENTICATE}")
+    raise Problem(
+        403,
+        "Forbidden",
+        f"the API key {caller.key_id} does not have the scope {scope}: ask for a key that has it",
+        {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+def caller_of(request: Request) -> Principal | None:
+    """The caller already resolved for this request, if any (for the request log)."""
+    cached = getattr(request.state, _STATE_ATTRIBUTE, None)
+    return cached if isinstance(cached, Principal) else None
+
+
+def team_scope(caller: Principal, asked: str | None) -> str | None:
+    """The team usage figures are limited to: the key's own, or the one asked for (or every team) with usage:all;
+    403 when a key without usage:all asks for another team."""
+    own = usage_team_filter(caller)
+    if own is None:
+        return asked
+    if asked is not None and asked != own:
+        raise Problem(403, "Forbidden", f"this key reads its own team's usage ({own}) only: usage:all reads others")
+    return own
 
 
 def usage_team_filter(caller: Principal) -> str | None:

@@ -87,6 +87,11 @@ class ApiSettings(BaseSettings):
         return self.rate_limit_storage.get_secret_value()
 
 
+def api_variables() -> list[str]:
+    """Every variable the API reads."""
+    return [ENV_PREFIX + name.upper() for name in ApiSettings.model_fields]
+
+
 def api_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> ApiSettings:
     """The API's settings from `env` (default the process environment) and `overrides` (command-line options)."""
     env = os.environ if env is None else env

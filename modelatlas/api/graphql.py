@@ -1,0 +1,456 @@
+"""GraphQL at /graphql: the same rows as REST v2, read by the same functions of `queries`. Nested fields are batched
+by DataLoaders (one statement for the prices of every offering on a page, not one per offering), and a query is
+refused when it is too deep, too long, has too many aliases, or would read too many rows (its complexity)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, NewType
+
+import strawberry
+from fastapi import Depends, Request
+from graphql import FieldNode, GraphQLError, IntValueNode, ValidationContext, ValidationRule
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+from strawberry.types.scalar import ScalarDefinition
+
+from modelatlas.api import queries, schemas
+from modelatlas.api.auth import Principal, authorize, principal, team_scope
+from modelatlas.api.context import ApiContext, context_of
+from modelatlas.api.keys import CATALOG_READ, USAGE_READ
+from modelatlas.api.problems import Problem
+from modelatlas.api.queries import Capability, ModelFilters, PageRequest, PriceFilters
+from modelatlas.api.settings import ApiSettings
+
+DEFAULT_LIMIT = 100
+
+BigInt = NewType("BigInt", int)
+SCALARS: dict[object, ScalarDefinition] = {
+    BigInt: strawberry.scalar(
+        name="BigInt",
+        serialize=int,
+        parse_value=int,
+        description="A whole number beyond GraphQL's 32-bit Int (token and request counts).",
+    )
+}
+# The same capability names as REST, as a GraphQL enum.
+strawberry.enum(Capability)
+
+
+@strawberry.experimental.pydantic.type(model=schemas.PricePoint, all_fields=True)
+class PricePoint:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=schemas.PriceConsensus, all_fields=True)
+class PriceConsensus:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=schemas.Offering, all_fields=True)
+class Offering:
+    canonical_model_id: strawberry.auto
+    provider: strawberry.auto
+
+    @strawberry.field(description="Its prices in force at `asOf` (default now), from the price timeline.")
+    async def prices(self, info: Info, as_of: datetime | None = None) -> list[PricePoint]:
+        moment = _utc(as_of) or info.context.now
+        points = await info.context.loaders.prices_at.load((self.canonical_model_id, self.provider, moment))
+        return [PricePoint.from_pydantic(point) for point in points]
+
+
+@strawberry.type(description="A model: its offerings and its current prices per source with the consensus.")
+class Model:
+    canonical_model_id: str
+
+    @strawberry.field(description="The model at each provider.")
+    async def offerings(self, info: Info) -> list[Offering]:
+        found = await info.context.loaders.offerings.load(self.canonical_model_id)
+        return [Offering.from_pydantic(offering) for offering in found]
+
+    @strawberry.field(description="Each source's current price and the consensus, by provider and component.")
+    async def prices(self, info: Info) -> list[PriceConsensus]:
+        found = await info.context.loaders.consensus.load(self.canonical_model_id)
+        return [PriceConsensus.from_pydantic(price) for price in found]
+
+
+@strawberry.type
+class OfferingPage:
+    data: list[Offering]
+    next_cursor: str | None
+
+
+@strawberry.type
+class PricePage:
+    data: list[PricePoint]
+    next_cursor: str | None
+
+
+@strawberry.experimental.pydantic.type(model=schemas.PriceChange, all_fields=True)
+class PriceChange:
+    pass
+
+
+@strawberry.type
+class PriceChangePage:
+    data: list[PriceChange]
+    next_cursor: str | None
+
+
+@strawberry.experimental.pydantic.type(model=schemas.Incident, all_fields=True)
+class Incident:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=schemas.ProviderStatus, all_fields=True)
+class ProviderStatus:
+    pass
+
+
+@strawberry.experimental.pydantic.type(model=schemas.Outage, all_fields=True)
+class Outage:
+    pass
+
+
+@strawberry.type
+class OutagePage:
+    data: list[Outage]
+    next_cursor: str | None
+
+
+@strawberry.experimental.pydantic.type(model=schemas.UsageRow)
+class UsageRow:
+    group: strawberry.auto
+    requests: BigInt
+    prompt_tokens: BigInt
+    output_tokens: BigInt
+    cost_usd: strawberry.auto
+
+
+@strawberry.type
+class Usage:
+    group_by: str
+    date_from: date
+    date_to: date
+    team: str | None
+    data: list[UsageRow]
+
+
+@strawberry.experimental.pydantic.type(model=schemas.Budget, all_fields=True)
+class Budget:
+    pass
+
+
+@dataclass
+class Loaders:
+    """The request's DataLoaders: each batches the keys one resolver pass asks for into one statement."""
+
+    offerings: DataLoader[str, list[schemas.Offering]]
+    consensus: DataLoader[str, list[schemas.PriceConsensus]]
+    prices_at: DataLoader[tuple[str, str, datetime], list[schemas.PricePoint]]
+
+
+class GraphContext(BaseContext):
+    """One request's context: the caller, the API's context, its loaders and the moment it started."""
+
+    def __init__(self, api: ApiContext, caller: Principal) -> None:
+        super().__init__()
+        self.api = api
+        self.caller = caller
+        self.now = datetime.now(UTC)
+        self.loaders = Loaders(
+            offerings=DataLoader(load_fn=self._batch(queries.offerings_of)),
+            consensus=DataLoader(load_fn=self._batch(queries.prices_of)),
+            prices_at=DataLoader(load_fn=self._prices_at),
+        )
+
+    def _batch(self, read: Any) -> Any:
+        async def load(keys: Sequence[Any]) -> list[Any]:
+            async with self.api.marts.connection() as conn:
+                found = await read(conn, list(keys))
+            return [found[key] for key in keys]
+
+        return load
+
+    async def _prices_at(self, keys: Sequence[tuple[str, str, datetime]]) -> list[list[schemas.PricePoint]]:
+        by_moment: dict[datetime, list[tuple[str, str]]] = defaultdict(list)
+        for model, provider, moment in keys:
+            by_moment[moment].append((model, provider))
+        found: dict[tuple[str, str, datetime], list[schemas.PricePoint]] = {}
+        async with self.api.marts.connection() as conn:
+            for moment, offerings in by_moment.items():
+                for offering, points in (await queries.prices_at_of(conn, offerings, moment)).items():
+                    found[(*offering, moment)] = points
+        return [found[key] for key in keys]
+
+    def allow(self, scope: str) -> None:
+        """Raise a GraphQL error unless the caller holds `scope`."""
+        try:
+            authorize(self.caller, scope)
+        except Problem as problem:
+            raise graphql_error(problem) from None
+
+    def team(self, asked: str | None) -> str | None:
+        """The team the caller's usage figures are limited to (see `auth.team_scope`)."""
+        try:
+            return team_scope(self.caller, asked)
+        except Problem as problem:
+            raise graphql_error(problem) from None
+
+    def page(self, limit: int | None, cursor: str | None) -> PageRequest:
+        size = DEFAULT_LIMIT if limit is None else limit
+        if not 1 <= size <= self.api.settings.page_size_max:
+            raise GraphQLError(f"limit must be between 1 and {self.api.settings.page_size_max}")
+        return PageRequest(limit=size, cursor=cursor)
+
+    async def read(self, produce: Any) -> Any:
+        """Run `produce` on a reader connection; a problem (a bad cursor, say) becomes a GraphQL error."""
+        try:
+            async with self.api.marts.connection() as conn:
+                return await produce(conn)
+        except Problem as problem:
+            raise graphql_error(problem) from None
+
+
+def graphql_error(problem: Problem) -> GraphQLError:
+    """A problem as a GraphQL error, its status kept in the extensions."""
+    return GraphQLError(problem.detail, extensions={"status": problem.status, "title": problem.title})
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+GraphInfo = Info
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Offerings (a model at a provider), filtered and sorted, a page at a time.")
+    async def offerings(
+        self,
+        info: GraphInfo,
+        provider: list[str] | None = None,
+        model: list[str] | None = None,
+        capability: list[Capability] | None = None,
+        input_modality: list[str] | None = None,
+        output_modality: list[str] | None = None,
+        region: list[str] | None = None,
+        min_context: int | None = None,
+        max_input_price: float | None = None,
+        max_output_price: float | None = None,
+        max_blended_price: float | None = None,
+        open_weights: bool | None = None,
+        available: bool | None = None,
+        sort: str = "canonical_model_id",
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> OfferingPage:
+        info.context.allow(CATALOG_READ)
+        if sort.removeprefix("-") not in queries.MODEL_SORTS:
+            raise GraphQLError(f"sort must be one of {', '.join(queries.MODEL_SORTS)}, `-` before it for descending")
+        filters = ModelFilters(
+            providers=tuple(provider or ()),
+            models=tuple(model or ()),
+            capabilities=tuple(capability or ()),
+            input_modalities=tuple(input_modality or ()),
+            output_modalities=tuple(output_modality or ()),
+            regions=tuple(region or ()),
+            min_context=min_context,
+            max_input_price=max_input_price,
+            max_output_price=max_output_price,
+            max_blended_price=max_blended_price,
+            open_weights=open_weights,
+            available=available,
+        )
+        page = info.context.page(limit, cursor)
+        found = await info.context.read(lambda conn: queries.models_page(conn, filters, sort, page))
+        return OfferingPage(data=[Offering.from_pydantic(row) for row in found.data], next_cursor=found.next_cursor)
+
+    @strawberry.field(description="Models by canonical id, each with its offerings and prices.")
+    async def models(self, info: GraphInfo, ids: list[str]) -> list[Model]:
+        info.context.allow(CATALOG_READ)
+        if len(ids) > info.context.api.settings.page_size_max:
+            raise GraphQLError(f"ask for at most {info.context.api.settings.page_size_max} models at once")
+        found = await info.context.loaders.offerings.load_many(ids)
+        return [Model(canonical_model_id=model_id) for model_id, offerings in zip(ids, found, strict=True) if offerings]
+
+    @strawberry.field(description="The prices in force at `asOf` (default now).")
+    async def prices(
+        self,
+        info: GraphInfo,
+        model: list[str] | None = None,
+        provider: list[str] | None = None,
+        component: list[str] | None = None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> PricePage:
+        info.context.allow(CATALOG_READ)
+        filters = PriceFilters(tuple(model or ()), tuple(provider or ()), tuple(component or ()))
+        moment = _utc(as_of) or info.context.now
+        page = info.context.page(limit, cursor)
+        found = await info.context.read(lambda conn: queries.prices_at(conn, filters, moment, page))
+        return PricePage(data=[PricePoint.from_pydantic(row) for row in found.data], next_cursor=found.next_cursor)
+
+    @strawberry.field(description="Price intervals overlapping [from, to).")
+    async def price_history(
+        self,
+        info: GraphInfo,
+        model: list[str] | None = None,
+        provider: list[str] | None = None,
+        component: list[str] | None = None,
+        start: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        end: Annotated[datetime | None, strawberry.argument(name="to")] = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> PricePage:
+        info.context.allow(CATALOG_READ)
+        filters = PriceFilters(tuple(model or ()), tuple(provider or ()), tuple(component or ()))
+        page = info.context.page(limit, cursor)
+        found = await info.context.read(lambda conn: queries.price_history(conn, filters, _utc(start), _utc(end), page))
+        return PricePage(data=[PricePoint.from_pydantic(row) for row in found.data], next_cursor=found.next_cursor)
+
+    @strawberry.field(description="Price changes, newest first.")
+    async def price_changes(
+        self,
+        info: GraphInfo,
+        since: datetime | None = None,
+        provider: list[str] | None = None,
+        model: list[str] | None = None,
+        min_pct: float | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> PriceChangePage:
+        info.context.allow(CATALOG_READ)
+        page = info.context.page(limit, cursor)
+        found = await info.context.read(
+            lambda conn: queries.price_changes(conn, _utc(since), provider or [], min_pct, page, model or [])
+        )
+        return PriceChangePage(
+            data=[PriceChange.from_pydantic(row) for row in found.data], next_cursor=found.next_cursor
+        )
+
+    @strawberry.field(description="Each provider's current status, open incidents and 30-day uptime.")
+    async def status(self, info: GraphInfo, provider: list[str] | None = None) -> list[ProviderStatus]:
+        info.context.allow(CATALOG_READ)
+        found = await info.context.read(lambda conn: queries.statuses(conn, provider or []))
+        return [ProviderStatus.from_pydantic(row) for row in found]
+
+    @strawberry.field(description="Outages since `since` or still open, newest first.")
+    async def outages(
+        self,
+        info: GraphInfo,
+        since: datetime | None = None,
+        provider: list[str] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> OutagePage:
+        info.context.allow(CATALOG_READ)
+        page = info.context.page(limit, cursor)
+        found = await info.context.read(lambda conn: queries.outages(conn, _utc(since), provider or [], page))
+        return OutagePage(data=[Outage.from_pydantic(row) for row in found.data], next_cursor=found.next_cursor)
+
+    @strawberry.field(description="Usage and cost by team, provider, model or day; the caller's team unless usage:all.")
+    async def usage(
+        self,
+        info: GraphInfo,
+        start: Annotated[date | None, strawberry.argument(name="from")] = None,
+        end: Annotated[date | None, strawberry.argument(name="to")] = None,
+        group_by: str = "team",
+        team: str | None = None,
+    ) -> Usage:
+        info.context.allow(USAGE_READ)
+        if group_by not in ("team", "provider", "model", "day"):
+            raise GraphQLError("groupBy must be team, provider, model or day")
+        last = end or info.context.now.date()
+        first = start or last - timedelta(days=29)
+        if last < first:
+            raise GraphQLError("`to` must not be before `from`")
+        scope = info.context.team(team)
+        found = await info.context.read(lambda conn: queries.usage(conn, first, last, group_by, scope))  # type: ignore[arg-type]
+        return Usage(
+            group_by=found.group_by,
+            date_from=found.date_from,
+            date_to=found.date_to,
+            team=found.team,
+            data=[UsageRow.from_pydantic(row) for row in found.data],
+        )
+
+    @strawberry.field(description="Budgets of a month; the caller's team unless usage:all.")
+    async def budgets(self, info: GraphInfo, month: date | None = None, team: str | None = None) -> list[Budget]:
+        info.context.allow(USAGE_READ)
+        scope = info.context.team(team)
+        found = await info.context.read(lambda conn: queries.budgets(conn, month, scope))
+        return [Budget.from_pydantic(row) for row in found]
+
+
+def complexity_rule(most: int, default_limit: int = DEFAULT_LIMIT) -> type[ValidationRule]:
+    """A validation rule refusing a query whose estimated rows exceed `most`: each field costs one, times the
+    `limit` (or `ids` count) of every list field above it."""
+
+    class Complexity(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.total = 0
+
+        def enter_operation_definition(self, node: Any, *_: Any) -> None:
+            self.total = _cost(node.selection_set, 1, default_limit)
+            if self.total > most:
+                self.report_error(
+                    GraphQLError(f"the query would read about {self.total} rows, more than {most}: ask for less")
+                )
+
+    return Complexity
+
+
+def _cost(selection_set: Any, multiplier: int, default_limit: int) -> int:
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            total += _cost(getattr(selection, "selection_set", None), multiplier, default_limit)
+            continue
+        total += multiplier
+        if selection.selection_set is not None:
+            total += _cost(selection.selection_set, multiplier * _fan_out(selection, default_limit), default_limit)
+    return total
+
+
+def _fan_out(node: FieldNode, default_limit: int) -> int:
+    for argument in node.arguments or ():
+        if argument.name.value == "limit" and isinstance(argument.value, IntValueNode):
+            return max(1, int(argument.value.value))
+    return default_limit if node.name.value in ("offerings", "models", "prices", "priceHistory") else 1
+
+
+def build_schema(settings: ApiSettings) -> strawberry.Schema:
+    """The schema with the depth, token, alias and complexity limits of `settings`."""
+    return strawberry.Schema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALARS),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+            lambda: AddValidationRules([complexity_rule(settings.graphql_max_complexity)]),
+        ],
+    )
+
+
+def graphql_router(settings: ApiSettings) -> GraphQLRouter[GraphContext, None]:
+    """`/graphql`: POST queries (and GET for the GraphiQL page); the caller is found as for REST."""
+
+    async def context(request: Request, caller: Principal = Depends(principal)) -> GraphContext:  # noqa: B008
+        return GraphContext(context_of(request), caller)
+
+    return GraphQLRouter(build_schema(settings), context_getter=context, prefix="/graphql")
