@@ -251,10 +251,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
 def _cmd_api_keys(args: argparse.Namespace) -> int:
     from modelatlas.api import commands
-    from modelatlas.warehouse import Warehouse
 
     # As the warehouse's owner: keys are created and revoked here, never by the API's own role.
-    warehouse = Warehouse.from_env()
+    warehouse = _warehouse(args.sample)
     info = warehouse.ensure_ready()
     warehouse.ensure_roles()
     if args.action == "create":
@@ -389,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_parser.add_argument("--name", help="what the key is for, shown by list")
     revoke_parser = keys_actions.add_parser("revoke", help="refuse a key (and its access tokens) from now on")
     revoke_parser.add_argument("id", help="the key's id, as list shows it (the 8 characters after ma_)")
-    keys_actions.add_parser("list", help="every key with its state, team, scopes and dates (never the key)")
+    list_keys_parser = keys_actions.add_parser(
+        "list", help="every key with its state, team, scopes and dates (never the key)"
+    )
+    for sub in (create_parser, revoke_parser, list_keys_parser):
+        sub.add_argument("--sample", action="store_true", help="the sample database's keys (`modelatlas api --sample`)")
     keys_parser.set_defaults(handler=_cmd_api_keys)
 
     dbt_parser = commands.add_parser("dbt", help="run dbt against the warehouse, e.g. `modelatlas dbt -- test`")

@@ -21,8 +21,6 @@ OWN_SECRET_VARIABLES = (
     "MODELATLAS_SMTP_URL",
     "MODELATLAS_API_PASSWORD",
     "MODELATLAS_API_JWT_SECRET",
-    # A redis:// URL may carry a password.
-    "MODELATLAS_API_RATE_LIMIT_STORAGE",
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@", re.I)
 _registered: set[str] = set()

@@ -163,10 +163,10 @@ def checks(results: dict[str, LoadFigures], scenarios_run: list[Scenario], note:
 
 
 def _all_scopes_key(warehouse: Warehouse) -> str:
-    from modelatlas.api.keys import ALL_SCOPES, create_key
+    from modelatlas.api.keys import SCOPES, create_key
 
     with connect(warehouse.connection(), autocommit=True) as conn:
-        _, key = create_key(conn, team="bench", scopes=ALL_SCOPES, expires_at=None, name="measure 19")
+        _, key = create_key(conn, team="bench", scopes=SCOPES, expires_at=None, name="measure 19")
     return key
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, NewType
 
 import strawberry
 from fastapi import Depends, Request
-from graphql import FieldNode, GraphQLError, IntValueNode, ValidationContext, ValidationRule
+from graphql import FieldNode, GraphQLError, IntValueNode, ListValueNode, ValidationRule
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.fastapi import BaseContext, GraphQLRouter
@@ -393,44 +393,50 @@ class Query:
         return [Budget.from_pydantic(row) for row in found]
 
 
-def complexity_rule(most: int, default_limit: int = DEFAULT_LIMIT) -> type[ValidationRule]:
-    """A validation rule refusing a query whose estimated rows exceed `most`: each field costs one, times the
-    `limit` (or `ids` count) of every list field above it."""
+# List fields that return a page, or every row of their parent, when the query gives no `limit`: up to a page.
+_LIST_FIELDS = frozenset({"offerings", "models", "prices", "priceHistory", "priceChanges", "outages"})
+
+
+def complexity_rule(most: int, page_max: int, default_limit: int = DEFAULT_LIMIT) -> type[ValidationRule]:
+    """A validation rule refusing a query whose estimated rows exceed `most`: each field costs one, times what every
+    list field above it may return: its `limit` (the largest page when the limit is a variable), the length of its
+    `ids`, or else a default page."""
 
     class Complexity(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.total = 0
-
         def enter_operation_definition(self, node: Any, *_: Any) -> None:
-            self.total = _cost(node.selection_set, 1, default_limit)
-            if self.total > most:
+            total = _cost(node.selection_set, 1, page_max, default_limit)
+            if total > most:
                 self.report_error(
-                    GraphQLError(f"the query would read about {self.total} rows, more than {most}: ask for less")
+                    GraphQLError(f"the query would read about {total} rows, more than {most}: ask for less")
                 )
 
     return Complexity
 
 
-def _cost(selection_set: Any, multiplier: int, default_limit: int) -> int:
+def _cost(selection_set: Any, multiplier: int, page_max: int, default_limit: int) -> int:
     if selection_set is None:
         return 0
     total = 0
     for selection in selection_set.selections:
         if not isinstance(selection, FieldNode):
-            total += _cost(getattr(selection, "selection_set", None), multiplier, default_limit)
+            total += _cost(getattr(selection, "selection_set", None), multiplier, page_max, default_limit)
             continue
         total += multiplier
         if selection.selection_set is not None:
-            total += _cost(selection.selection_set, multiplier * _fan_out(selection, default_limit), default_limit)
+            fan_out = _fan_out(selection, page_max, default_limit)
+            total += _cost(selection.selection_set, multiplier * fan_out, page_max, default_limit)
     return total
 
 
-def _fan_out(node: FieldNode, default_limit: int) -> int:
+def _fan_out(node: FieldNode, page_max: int, default_limit: int) -> int:
+    """How many rows a field may return, from its arguments as written in the query."""
     for argument in node.arguments or ():
-        if argument.name.value == "limit" and isinstance(argument.value, IntValueNode):
-            return max(1, int(argument.value.value))
-    return default_limit if node.name.value in ("offerings", "models", "prices", "priceHistory") else 1
+        value = argument.value
+        if argument.name.value == "limit":
+            return max(1, int(value.value)) if isinstance(value, IntValueNode) else page_max
+        if argument.name.value == "ids":
+            return max(1, len(value.values)) if isinstance(value, ListValueNode) else page_max
+    return default_limit if node.name.value in _LIST_FIELDS else 1
 
 
 def build_schema(settings: ApiSettings) -> strawberry.Schema:
@@ -442,7 +448,7 @@ def build_schema(settings: ApiSettings) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-            lambda: AddValidationRules([complexity_rule(settings.graphql_max_complexity)]),
+            lambda: AddValidationRules([complexity_rule(settings.graphql_max_complexity, settings.page_size_max)]),
         ],
     )
 

@@ -422,8 +422,10 @@ async def usage(conn: Connection, start: date, end: date, group_by: UsageGroup, 
         where.add("team = %s", team)
     group = sql.SQL(_USAGE_GROUP_EXPRESSIONS[group_by])
     statement = sql.SQL(
-        "select {group} as group, sum(requests)::bigint as requests, sum(prompt_tokens)::bigint as prompt_tokens, "
-        "sum(output_tokens)::bigint as output_tokens, coalesce(sum(cost_usd), 0)::float8 as cost_usd "
+        # A day with costs but no usage records (a bill line) has null counts: they add nothing.
+        "select {group} as group, coalesce(sum(requests), 0)::bigint as requests, "
+        "coalesce(sum(prompt_tokens), 0)::bigint as prompt_tokens, "
+        "coalesce(sum(output_tokens), 0)::bigint as output_tokens, coalesce(sum(cost_usd), 0)::float8 as cost_usd "
         "from marts.mart_usage_daily where {where} group by 1 order by 1 limit %s"
     ).format(group=group, where=where.sql())
     rows = await _rows(conn, statement, [*where.params, USAGE_GROUPS_MAX])

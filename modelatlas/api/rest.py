@@ -45,7 +45,7 @@ _READ_ERRORS = problem_responses(400, 401, 403, 422, 429, 503)
 router = APIRouter(prefix="/v2")
 Catalog = Annotated[Principal, Depends(require(CATALOG_READ))]
 UsageReader = Annotated[Principal, Depends(require(USAGE_READ))]
-Limit = Annotated[int, Query(ge=1, description="rows per page (at most MODELATLAS_API_PAGE_SIZE_MAX, default 500)")]
+Limit = Annotated[int, Query(ge=1, description="rows per page (default 100; at most MODELATLAS_API_PAGE_SIZE_MAX)")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page", max_length=2000)]
 Names = Annotated[list[str], Query(max_length=200)]
 Moment = Annotated[
@@ -71,14 +71,18 @@ async def answer(
     marts: Sequence[str],
     produce: Callable[[Connection], Awaitable[BaseModel | list[Any]]],
     team: str | None = None,
+    clock: str = "",
 ) -> Response:
     """Run `produce` on a reader connection and answer its result as JSON with an entity tag from `marts`'
-    builds; 304 without running it when the client's copy is current. Warehouse trouble becomes a 503 problem."""
+    builds; 304 without running it when the client's copy is current. Warehouse trouble becomes a 503 problem.
+
+    `clock` is the part of the current time the answer depends on (today's date for the last 30 days, the minute
+    for the prices in force now): the tag changes with it even when no mart was built."""
     context = context_of(request)
     try:
         async with context.marts.connection() as conn:
             version = await marts_version(conn, marts)
-            tag = entity_tag(version, request.url.path, str(request.url.query), team or "")
+            tag = entity_tag(version, request.url.path, str(request.url.query), team or "", clock)
             headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
             if matches(request.headers.get("if-none-match"), tag):
                 return Response(status_code=304, headers=headers)
@@ -100,6 +104,16 @@ async def answer(
         raise Problem(503, "Warehouse unavailable", "the warehouse could not be reached: retry shortly") from None
     body = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else _dump_list(result)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def today() -> str:
+    """The UTC date, for answers whose window ends today."""
+    return datetime.now(UTC).date().isoformat()
+
+
+def this_minute() -> str:
+    """The UTC minute, for answers about now."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _dump_list(rows: list[Any]) -> str:
@@ -187,7 +201,12 @@ async def list_prices(
     filters = _price_filters(model, provider, component)
     moment = _utc(as_of) or datetime.now(UTC)
     page = _page(request, limit, cursor)
-    return await answer(request, ["fct_price_timeline"], lambda conn: queries.prices_at(conn, filters, moment, page))
+    return await answer(
+        request,
+        ["fct_price_timeline"],
+        lambda conn: queries.prices_at(conn, filters, moment, page),
+        clock=this_minute() if as_of is None else "",
+    )
 
 
 @router.get("/prices/history", response_model=PricePage, responses=_READ_ERRORS, tags=["prices"])
@@ -240,7 +259,7 @@ _STATUS_MARTS = ("mart_status_current", "mart_provider_uptime_daily", "fct_incid
 @router.get("/status", response_model=list[ProviderStatus], responses=_READ_ERRORS, tags=["status"])
 async def list_status(request: Request, _: Catalog) -> Response:
     """Every provider's current status, open incidents and uptime over the last 30 days."""
-    return await answer(request, _STATUS_MARTS, lambda conn: queries.statuses(conn))
+    return await answer(request, _STATUS_MARTS, lambda conn: queries.statuses(conn), clock=today())
 
 
 @router.get(
@@ -258,7 +277,7 @@ async def get_status(request: Request, _: Catalog, provider: Annotated[str, Path
             raise Problem(404, "Not found", f"no status for provider {provider!r}: list them with GET /v2/status")
         return found
 
-    return await answer(request, _STATUS_MARTS, produce)
+    return await answer(request, _STATUS_MARTS, produce, clock=today())
 
 
 @router.get("/outages", response_model=OutagePage, responses=_READ_ERRORS, tags=["status"])
@@ -293,7 +312,11 @@ async def get_usage(
         raise Problem(422, "Invalid request", "`to` must not be before `from`")
     scope = team_scope(principal, team)
     return await answer(
-        request, ["mart_usage_daily"], lambda conn: queries.usage(conn, start, end, group_by, scope), scope
+        request,
+        ["mart_usage_daily"],
+        lambda conn: queries.usage(conn, start, end, group_by, scope),
+        scope,
+        clock=today(),
     )
 
 
@@ -306,4 +329,6 @@ async def list_budgets(
 ) -> Response:
     """Budgets, spend to date and forecast of a month; the caller's team only unless its key has usage:all."""
     scope = team_scope(principal, team)
-    return await answer(request, ["mart_budget_status"], lambda conn: queries.budgets(conn, month, scope), scope)
+    return await answer(
+        request, ["mart_budget_status"], lambda conn: queries.budgets(conn, month, scope), scope, clock=today()
+    )

@@ -21,6 +21,7 @@ from modelatlas.api.context import ApiContext
 from modelatlas.api.problems import install_problem_handlers
 from modelatlas.api.ratelimit import RATE_LIMITER, RateLimitMiddleware, close_limiter, limiter_from
 from modelatlas.api.settings import MEMORY_STORAGE, ApiSettings, api_settings
+from modelatlas.logs import configure_logging
 from modelatlas.warehouse.connection import ConnectionInfo
 
 log = logging.getLogger("modelatlas.api.requests")
@@ -45,9 +46,18 @@ class RequestCounts:
         self.seconds[(method, route)] = self.seconds.get((method, route), 0.0) + duration_s
 
 
-def reader_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionPool[Any]:
-    """A pool of read-only connections, each with the statement timeout, returning rows as dicts."""
+def marts_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionPool[Any]:
+    """The marts' pool: read-only connections, each with the statement timeout, returning rows as dicts."""
     options = f"-c statement_timeout={settings.statement_timeout_ms} -c default_transaction_read_only=on"
+    return _pool(info, settings, "marts", {"options": options, "row_factory": dict_row})
+
+
+def keys_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionPool[Any]:
+    """The API role's pool: key lookups (which note a key's last use) and the warehouse's rate limit buckets."""
+    return _pool(info, settings, "keys", {"options": f"-c statement_timeout={settings.statement_timeout_ms}"})
+
+
+def _pool(info: ConnectionInfo, settings: ApiSettings, name: str, extra: dict[str, Any]) -> AsyncConnectionPool[Any]:
     return AsyncConnectionPool(
         conninfo="",
         kwargs={
@@ -57,15 +67,14 @@ def reader_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionP
             "password": info.password,
             "dbname": info.database,
             "application_name": APPLICATION_NAME,
-            "options": options,
             "autocommit": True,
-            "row_factory": dict_row,
+            **extra,
         },
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         timeout=_POOL_WAIT_S,
         open=False,
-        name="marts",
+        name=name,
     )
 
 
@@ -73,6 +82,8 @@ def app_from_env() -> FastAPI:
     """The API over the warehouse the environment configures (uvicorn's factory, in each worker process)."""
     from modelatlas.warehouse import Warehouse
 
+    # A worker process starts afresh: the request log needs the product's logging (and its redaction) again.
+    configure_logging()
     warehouse = Warehouse.from_env()
     return create_app(api_settings(), warehouse.reader_connection(), warehouse.api_connection())
 
@@ -115,19 +126,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        marts_pool = reader_pool(marts, settings)
-        keys_pool = reader_pool(keys, settings)
-        await marts_pool.open(wait=False)
-        await keys_pool.open(wait=False)
-        context = ApiContext(settings=settings, marts=marts_pool, keys=keys_pool, extras={"counts": counts})
-        context.extras[RATE_LIMITER] = limiter_from(settings, keys_pool)
+        marts_connections = marts_pool(marts, settings)
+        keys_connections = keys_pool(keys, settings)
+        await marts_connections.open(wait=False)
+        await keys_connections.open(wait=False)
+        context = ApiContext(
+            settings=settings, marts=marts_connections, keys=keys_connections, extras={"counts": counts}
+        )
+        context.extras[RATE_LIMITER] = limiter_from(settings, keys_connections)
         app.state.context = context
         try:
             yield
         finally:
             await close_limiter(context)
-            await marts_pool.close()
-            await keys_pool.close()
+            await marts_connections.close()
+            await keys_connections.close()
 
     app = FastAPI(
         title="ModelAtlas API",

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from modelatlas.errors import ConfigurationError
+from modelatlas.redaction import register_secret
 
 ENV_PREFIX = "MODELATLAS_API_"
 DEFAULT_HOST = "127.0.0.1"
@@ -79,6 +80,8 @@ class ApiSettings(BaseSettings):
         raw = value.get_secret_value().strip()
         if raw not in (MEMORY_STORAGE, WAREHOUSE_STORAGE) and not raw.startswith(("redis://", "rediss://")):
             raise ValueError("must be memory, warehouse or a redis:// URL")
+        if raw.startswith("redis"):
+            register_secret(raw)  # a Redis URL may carry a password
         return SecretStr(raw)
 
     @property
