@@ -8,9 +8,12 @@ prices and status (`catalog:read`); usage and spend always need a key. Errors fo
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
@@ -30,6 +33,7 @@ from modelatlas.api.keys import (
 )
 from modelatlas.api.problems import Problem
 from modelatlas.api.tokens import (
+    KEY_CACHE_S,
     KeyCache,
     TokenConfigurationError,
     TokenError,
@@ -43,6 +47,9 @@ log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 KEY_CACHE = "auth.key_cache"
+VERIFIED_KEYS = "auth.verified_keys"
+# Beyond this many kept keys, the expired ones are dropped.
+_VERIFIED_KEYS_MAX = 10_000
 # Where one request's resolved caller is kept: the rate limiter and the route's dependency share one lookup.
 _STATE_ATTRIBUTE = "modelatlas_caller"
 # Keys whose secret matched may be told why they are refused; anything else only hears "not valid".
@@ -103,11 +110,52 @@ def key_principal(record: KeyRecord, scopes: frozenset[str], client: str) -> Pri
     return Principal(record.id, record.team, effective_scopes(scopes), anonymous=False, client=client)
 
 
+class VerifiedKeys:
+    """Keys verified lately, by a digest of the key as presented, each kept `ttl_s` seconds: a client sending its
+    key with every request is checked against the warehouse once per interval, not once per request. Only accepted
+    keys are kept (a refusal is checked, and logged, every time), and a kept key still expires on time; a revocation
+    reaches every process within the interval, as it does for tokens."""
+
+    def __init__(self, ttl_s: float = KEY_CACHE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, KeyRecord]] = {}
+
+    @staticmethod
+    def _digest(credential: str) -> bytes:
+        return hashlib.sha256(credential.encode()).digest()
+
+    def get(self, credential: str) -> KeyRecord | None:
+        """The record of a key verified within the interval and not expired since, else None."""
+        entry = self._entries.get(self._digest(credential))
+        if entry is None or entry[0] <= self.clock() or entry[1].refusal(datetime.now(UTC)) is not None:
+            return None
+        return entry[1]
+
+    def keep(self, credential: str, record: KeyRecord) -> None:
+        now = self.clock()
+        if len(self._entries) >= _VERIFIED_KEYS_MAX:
+            self._entries = {digest: entry for digest, entry in self._entries.items() if entry[0] > now}
+        self._entries[self._digest(credential)] = (now + self.ttl_s, record)
+
+
+def verified_keys(context: ApiContext) -> VerifiedKeys:
+    """The process's keys verified lately."""
+    cache: VerifiedKeys = context.extras.setdefault(VERIFIED_KEYS, VerifiedKeys())
+    return cache
+
+
 async def _from_key(context: ApiContext, credential: str, client: str) -> Principal:
+    recent = verified_keys(context)
+    known = recent.get(credential)
+    if known is not None:
+        return key_principal(known, known.scopes, client)
     async with context.keys.connection() as conn:
         check = await check_key(conn, credential)
         if check.record is not None:
             await touch_last_used(conn, check.record)
+    if check.record is not None:
+        recent.keep(credential, check.record)
     if check.record is None:
         log.info("API key %s from %s refused: %s", check.key_id or "(malformed)", client, check.reason)
         told = f" (it is {check.reason})" if check.reason in _TOLD_REASONS else ""
