@@ -45,9 +45,12 @@ class RequestCounts:
         self.seconds[(method, route)] = self.seconds.get((method, route), 0.0) + duration_s
 
 
-def reader_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionPool[Any]:
-    """A pool of read-only connections, each with the statement timeout, returning rows as dicts."""
-    options = f"-c statement_timeout={settings.statement_timeout_ms} -c default_transaction_read_only=on"
+def reader_pool(info: ConnectionInfo, settings: ApiSettings, read_only: bool = True) -> AsyncConnectionPool[Any]:
+    """A pool of connections, each with the statement timeout, returning rows as dicts; read-only unless told (the
+    keys' pool writes a key's last use and the warehouse rate limit's buckets)."""
+    options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
     return AsyncConnectionPool(
         conninfo="",
         kwargs={
@@ -116,7 +119,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         marts_pool = reader_pool(marts, settings)
-        keys_pool = reader_pool(keys, settings)
+        keys_pool = reader_pool(keys, settings, read_only=False)
         await marts_pool.open(wait=False)
         await keys_pool.open(wait=False)
         context = ApiContext(settings=settings, marts=marts_pool, keys=keys_pool, extras={"counts": counts})
