@@ -172,8 +172,7 @@ class GraphContext(BaseContext):
 
     def _batch(self, read: Any) -> Any:
         async def load(keys: Sequence[Any]) -> list[Any]:
-            async with self.api.marts.connection() as conn:
-                found = await read(conn, list(keys))
+            found = await self.read(lambda conn: read(conn, list(keys)))
             return [found[key] for key in keys]
 
         return load
@@ -183,10 +182,13 @@ class GraphContext(BaseContext):
         for model, provider, moment in keys:
             by_moment[moment].append((model, provider))
         found: dict[tuple[str, str, datetime], list[schemas.PricePoint]] = {}
-        async with self.api.marts.connection() as conn:
+
+        async def read_all(conn: queries.Connection) -> None:
             for moment, offerings in by_moment.items():
                 for offering, points in (await queries.prices_at_of(conn, offerings, moment)).items():
                     found[(*offering, moment)] = points
+
+        await self.read(read_all)
         return [found[key] for key in keys]
 
     def allow(self, scope: str) -> None:
