@@ -208,7 +208,7 @@ class GraphContext(BaseContext):
     def page(self, limit: int | None, cursor: str | None) -> PageRequest:
         size = DEFAULT_LIMIT if limit is None else limit
         if not 1 <= size <= self.api.settings.page_size_max:
-            raise GraphQLError(f"limit must be between 1 and {self.api.settings.page_size_max}")
+            raise bad_input(f"limit must be between 1 and {self.api.settings.page_size_max}")
         return PageRequest(limit=size, cursor=cursor)
 
     async def read(self, produce: Any) -> Any:
@@ -220,9 +220,21 @@ class GraphContext(BaseContext):
             raise graphql_error(problem) from None
 
 
+# Error codes as Apollo Server names them, which GraphQL clients and tools read to tell a refused request from a
+# failure of the server (an error without a code).
+BAD_USER_INPUT = "BAD_USER_INPUT"
+_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 503: "SERVICE_UNAVAILABLE"}
+
+
+def bad_input(message: str) -> GraphQLError:
+    """A GraphQL error for arguments the API refuses, marked as the caller's to fix."""
+    return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
+
+
 def graphql_error(problem: Problem) -> GraphQLError:
-    """A problem as a GraphQL error, its status kept in the extensions."""
-    return GraphQLError(problem.detail, extensions={"status": problem.status, "title": problem.title})
+    """A problem as a GraphQL error, its status and code kept in the extensions."""
+    code = _CODES.get(problem.status, BAD_USER_INPUT if problem.status < 500 else "INTERNAL_SERVER_ERROR")
+    return GraphQLError(problem.detail, extensions={"code": code, "status": problem.status, "title": problem.title})
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -258,7 +270,7 @@ class Query:
     ) -> OfferingPage:
         info.context.allow(CATALOG_READ)
         if sort.removeprefix("-") not in queries.MODEL_SORTS:
-            raise GraphQLError(f"sort must be one of {', '.join(queries.MODEL_SORTS)}, `-` before it for descending")
+            raise bad_input(f"sort must be one of {', '.join(queries.MODEL_SORTS)}, `-` before it for descending")
         filters = ModelFilters(
             providers=tuple(provider or ()),
             models=tuple(model or ()),
@@ -281,7 +293,7 @@ class Query:
     async def models(self, info: GraphInfo, ids: list[str]) -> list[Model]:
         info.context.allow(CATALOG_READ)
         if len(ids) > info.context.api.settings.page_size_max:
-            raise GraphQLError(f"ask for at most {info.context.api.settings.page_size_max} models at once")
+            raise bad_input(f"ask for at most {info.context.api.settings.page_size_max} models at once")
         found = await info.context.loaders.offerings.load_many(ids)
         return [Model(canonical_model_id=model_id) for model_id, offerings in zip(ids, found, strict=True) if offerings]
 
@@ -372,11 +384,11 @@ class Query:
     ) -> Usage:
         info.context.allow(USAGE_READ)
         if group_by not in ("team", "provider", "model", "day"):
-            raise GraphQLError("groupBy must be team, provider, model or day")
+            raise bad_input("groupBy must be team, provider, model or day")
         last = end or info.context.now.date()
         first = start or last - timedelta(days=29)
         if last < first:
-            raise GraphQLError("`to` must not be before `from`")
+            raise bad_input("`to` must not be before `from`")
         scope = info.context.team(team)
         found = await info.context.read(lambda conn: queries.usage(conn, first, last, group_by, scope))  # type: ignore[arg-type]
         return Usage(
