@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, NewType
 
 import strawberry
@@ -26,6 +26,7 @@ from modelatlas.api.context import ApiContext, context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem
 from modelatlas.api.queries import Capability, ModelFilters, PageRequest, PriceFilters
+from modelatlas.api.rest import default_usage_start
 from modelatlas.api.settings import ApiSettings
 
 DEFAULT_LIMIT = 100
@@ -386,7 +387,7 @@ class Query:
         if group_by not in ("team", "provider", "model", "day"):
             raise bad_input("groupBy must be team, provider, model or day")
         last = end or info.context.now.date()
-        first = start or last - timedelta(days=29)
+        first = start or default_usage_start(last)
         if last < first:
             raise bad_input("`to` must not be before `from`")
         scope = info.context.team(team)
