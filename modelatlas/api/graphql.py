@@ -128,7 +128,7 @@ class OutagePage:
 @strawberry.experimental.pydantic.type(model=schemas.UsageRow)
 class UsageRow:
     group: strawberry.auto
-    requests: BigInt
+    requests: BigInt | None
     prompt_tokens: BigInt
     output_tokens: BigInt
     cost_usd: strawberry.auto
