@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, NewType, TypeVar, cast
 
 import strawberry
@@ -27,6 +27,7 @@ from modelatlas.api.context import ApiContext, context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem
 from modelatlas.api.queries import Capability, ModelFilters, PageRequest, PriceFilters
+from modelatlas.api.rest import default_usage_start
 from modelatlas.api.settings import ApiSettings
 
 DEFAULT_LIMIT = 100
@@ -136,7 +137,7 @@ class OutagePage:
 @strawberry.experimental.pydantic.type(model=schemas.UsageRow)
 class UsageRow:
     group: strawberry.auto
-    requests: BigInt
+    requests: BigInt | None
     prompt_tokens: BigInt
     output_tokens: BigInt
     cost_usd: strawberry.auto
@@ -181,8 +182,7 @@ class GraphContext(BaseContext):
 
     def _batch(self, read: Any) -> Any:
         async def load(keys: Sequence[Any]) -> list[Any]:
-            async with self.api.marts.connection() as conn:
-                found = await read(conn, list(keys))
+            found = await self.read(lambda conn: read(conn, list(keys)))
             return [found[key] for key in keys]
 
         return load
@@ -192,10 +192,13 @@ class GraphContext(BaseContext):
         for model, provider, moment in keys:
             by_moment[moment].append((model, provider))
         found: dict[tuple[str, str, datetime], list[schemas.PricePoint]] = {}
-        async with self.api.marts.connection() as conn:
+
+        async def read_all(conn: queries.Connection) -> None:
             for moment, offerings in by_moment.items():
                 for offering, points in (await queries.prices_at_of(conn, offerings, moment)).items():
                     found[(*offering, moment)] = points
+
+        await self.read(read_all)
         return [found[key] for key in keys]
 
     def allow(self, scope: str) -> None:
@@ -215,7 +218,7 @@ class GraphContext(BaseContext):
     def page(self, limit: int | None, cursor: str | None) -> PageRequest:
         size = DEFAULT_LIMIT if limit is None else limit
         if not 1 <= size <= self.api.settings.page_size_max:
-            raise GraphQLError(f"limit must be between 1 and {self.api.settings.page_size_max}")
+            raise bad_input(f"limit must be between 1 and {self.api.settings.page_size_max}")
         return PageRequest(limit=size, cursor=cursor)
 
     async def read(self, produce: Any) -> Any:
@@ -227,9 +230,21 @@ class GraphContext(BaseContext):
             raise graphql_error(problem) from None
 
 
+# Error codes as Apollo Server names them, which GraphQL clients and tools read to tell a refused request from a
+# failure of the server (an error without a code).
+BAD_USER_INPUT = "BAD_USER_INPUT"
+_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 503: "SERVICE_UNAVAILABLE"}
+
+
+def bad_input(message: str) -> GraphQLError:
+    """A GraphQL error for arguments the API refuses, marked as the caller's to fix."""
+    return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
+
+
 def graphql_error(problem: Problem) -> GraphQLError:
-    """A problem as a GraphQL error, its status kept in the extensions."""
-    return GraphQLError(problem.detail, extensions={"status": problem.status, "title": problem.title})
+    """A problem as a GraphQL error, its status and code kept in the extensions."""
+    code = _CODES.get(problem.status, BAD_USER_INPUT if problem.status < 500 else "INTERNAL_SERVER_ERROR")
+    return GraphQLError(problem.detail, extensions={"code": code, "status": problem.status, "title": problem.title})
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -265,7 +280,7 @@ class Query:
     ) -> OfferingPage:
         info.context.allow(CATALOG_READ)
         if sort.removeprefix("-") not in queries.MODEL_SORTS:
-            raise GraphQLError(f"sort must be one of {', '.join(queries.MODEL_SORTS)}, `-` before it for descending")
+            raise bad_input(f"sort must be one of {', '.join(queries.MODEL_SORTS)}, `-` before it for descending")
         filters = ModelFilters(
             providers=tuple(provider or ()),
             models=tuple(model or ()),
@@ -288,7 +303,7 @@ class Query:
     async def models(self, info: GraphInfo, ids: list[str]) -> list[Model]:
         info.context.allow(CATALOG_READ)
         if len(ids) > info.context.api.settings.page_size_max:
-            raise GraphQLError(f"ask for at most {info.context.api.settings.page_size_max} models at once")
+            raise bad_input(f"ask for at most {info.context.api.settings.page_size_max} models at once")
         found = await info.context.loaders.offerings.load_many(ids)
         return [Model(canonical_model_id=model_id) for model_id, offerings in zip(ids, found, strict=True) if offerings]
 
@@ -377,11 +392,11 @@ class Query:
     ) -> Usage:
         info.context.allow(USAGE_READ)
         if group_by not in ("team", "provider", "model", "day"):
-            raise GraphQLError("groupBy must be team, provider, model or day")
+            raise bad_input("groupBy must be team, provider, model or day")
         last = end or info.context.now.date()
-        first = start or last - timedelta(days=29)
+        first = start or default_usage_start(last)
         if last < first:
-            raise GraphQLError("`to` must not be before `from`")
+            raise bad_input("`to` must not be before `from`")
         scope = info.context.team(team)
         found = await info.context.read(lambda conn: queries.usage(conn, first, last, group_by, scope))  # type: ignore[arg-type]
         return Usage(

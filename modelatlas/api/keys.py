@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
 
 from modelatlas.errors import ConfigurationError
 
@@ -195,7 +196,9 @@ async def check_key(conn: AsyncConnection[Any], presented: str, now: datetime | 
     parsed = parse_key(presented)
     if parsed is None:
         return KeyCheck(None, "malformed")
-    cursor = await conn.execute(f"select {_COLUMNS}, salt, hash from ops.api_keys where prefix = %s", [parsed[0]])
+    # Rows by position whatever the connection's row factory: the API's pools hand out dict rows.
+    cursor = conn.cursor(row_factory=tuple_row)
+    await cursor.execute(f"select {_COLUMNS}, salt, hash from ops.api_keys where prefix = %s", [parsed[0]])
     found = await cursor.fetchone()
     row, stored = (found[:-2], StoredSecret(bytes(found[-2]), bytes(found[-1]))) if found else (None, None)
     return check_presented(presented, row, stored, now or utc_now())
@@ -211,7 +214,8 @@ async def lookup(conn: AsyncConnection[Any], presented_key: str, now: datetime |
 
 async def active_key(conn: AsyncConnection[Any], key_id: str, now: datetime | None = None) -> KeyRecord | None:
     """The record of key `key_id` while it is valid (a token's key is checked so); None when gone, revoked, expired."""
-    cursor = await conn.execute(f"select {_COLUMNS} from ops.api_keys where id = %s", [key_id])
+    cursor = conn.cursor(row_factory=tuple_row)
+    await cursor.execute(f"select {_COLUMNS} from ops.api_keys where id = %s", [key_id])
     row = await cursor.fetchone()
     if row is None:
         return None

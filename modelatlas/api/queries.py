@@ -11,10 +11,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection, sql
 from pydantic import BaseModel
 
 from modelatlas.api.pages import CURSOR_COLUMN, Keyset, decode_cursor, split_page
+from modelatlas.api.problems import Problem
 from modelatlas.api.schemas import (
     Budget,
     Incident,
@@ -165,7 +167,14 @@ def _columns(names: Sequence[str]) -> sql.Composable:
 
 
 async def _rows(conn: Connection, statement: sql.SQL | sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = await conn.execute(statement, list(params))
+    try:
+        cursor = await conn.execute(statement, list(params))
+    except psycopg.DataError:
+        # A value PostgreSQL cannot take (text holding a NUL byte, say) is the request's fault, not the API's. The
+        # error's own message may quote the value, so it is not passed on.
+        raise Problem(
+            422, "Invalid request", "a parameter holds a value the warehouse cannot compare (a NUL byte?): remove it"
+        ) from None
     rows: list[dict[str, Any]] = await cursor.fetchall()
     return rows
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from psycopg.rows import tuple_row
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -185,7 +186,9 @@ class WarehouseStore:
     async def take(self, key: str, rate: float, burst: int, now: float) -> Decision:
         """Take a token from bucket `key` at `now`, if it holds one."""
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(WAREHOUSE_TAKE, {"key": key, "rate": rate, "burst": burst, "now": now})
+            # Rows by position whatever the pool's row factory (the API's pools hand out dict rows).
+            cursor = conn.cursor(row_factory=tuple_row)
+            await cursor.execute(WAREHOUSE_TAKE, {"key": key, "rate": rate, "burst": burst, "now": now})
             row = await cursor.fetchone()
             if now - self._pruned_at >= PRUNE_EVERY_S:
                 self._pruned_at = now

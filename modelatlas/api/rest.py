@@ -59,6 +59,13 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def default_usage_start(end: date) -> date:
+    """The first day of the default usage period ending on `end`: 30 days, fewer near the first day a date holds
+    (`to=0001-01-05` would otherwise overflow)."""
+    days = DEFAULT_USAGE_DAYS - 1
+    return end - timedelta(days=days) if end.toordinal() > days else date.min
+
+
 def _page(request: Request, limit: int, cursor: str | None) -> PageRequest:
     most = context_of(request).settings.page_size_max
     if limit > most:
@@ -307,7 +314,7 @@ async def get_usage(
     """Requests, tokens and cost by team, provider, model or day; the caller's team only unless its key has
     usage:all."""
     end = to or datetime.now(UTC).date()
-    start = from_ or end - timedelta(days=DEFAULT_USAGE_DAYS - 1)
+    start = from_ or default_usage_start(end)
     if end < start:
         raise Problem(422, "Invalid request", "`to` must not be before `from`")
     scope = team_scope(principal, team)

@@ -217,7 +217,7 @@ class UsageRow(Row):
     """Usage and cost of one group over the period (`marts.mart_usage_daily`)."""
 
     group: str = Field(description="the team, provider, canonical model or day (YYYY-MM-DD) of this row")
-    requests: int
+    requests: int | None = Field(description="requests, where the sources count them; null when none of the group's do")
     prompt_tokens: int
     output_tokens: int
     cost_usd: float
