@@ -7,11 +7,14 @@ in turn, after a warm-up each:
 - `GET /v2/prices?as_of=` of one model at one provider at a moment in the past;
 - one nested GraphQL query: a page of 50 offerings, each with its prices at a moment (DataLoader-batched).
 
-Each read is loaded twice. At a steady 300 requests/s (50 clients, 6 requests/s each) its latency is what a
-client meets at that traffic: p50 and p95 against the target, and the rate it kept. Then the 50 clients send
-without pause, which gives the most it serves (its saturation throughput). With clients that never pause, latency
-is only 50 divided by the throughput (Little's law), so the latency target is checked at the steady rate.
-Latencies are hey's per-request figures; a request not answered 200 counts as an error.
+Each read is loaded twice. At a steady 300 requests/s, 50 clients each send 6 requests a second, each client a hey
+of its own, their starts spread over one sixth of a second as independent clients' would be (one hey with 50
+workers paced at 6/s sends all 50 in the same instant, every time: a burst of 50 every 166 ms, which no 50
+independent clients make). Its latency is what a client meets at that traffic: p50 and p95 against the target,
+and the rate kept. Then 50 clients send without pause (one hey, 50 workers), which gives the most it serves (its
+saturation throughput); with clients that never pause, latency is only 50 divided by the throughput (Little's
+law), so the latency target is checked at the steady rate. Latencies are hey's per-request figures; a request not
+answered 200 counts as an error.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -75,6 +79,7 @@ class LoadFigures:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def throughput(self) -> float:
@@ -97,15 +102,18 @@ def parse_hey_csv(text: str) -> LoadFigures:
         p50_ms=percentile(latencies, 0.50),
         p95_ms=percentile(latencies, 0.95),
         p99_ms=percentile(latencies, 0.99),
+        latencies_ms=latencies,
     )
 
 
-def hey_command(url: str, key: str, body: Path | None, seconds: int, rate_per_client: float | None) -> list[str]:
-    """hey with `CLIENTS` clients for `seconds`, each at `rate_per_client` requests/s (None: without pause)."""
+def hey_command(
+    url: str, key: str, body: Path | None, seconds: int, rate_per_client: float | None, clients: int = CLIENTS
+) -> list[str]:
+    """hey with `clients` clients for `seconds`, each at `rate_per_client` requests/s (None: without pause)."""
     hey = shutil.which("hey")
     if hey is None:
         raise RuntimeError(f"hey is not installed: {HEY_INSTALL_HINT}")
-    command = [hey, "-z", f"{seconds}s", "-c", str(CLIENTS), "-t", "10", "-o", "csv"]
+    command = [hey, "-z", f"{seconds}s", "-c", str(clients), "-t", "10", "-o", "csv"]
     command += ["-H", f"Authorization: Bearer {key}"]
     if rate_per_client is not None:
         command += ["-q", str(rate_per_client)]
@@ -119,6 +127,46 @@ def run_hey(url: str, key: str, body: Path | None, seconds: int, rate_per_client
     command = hey_command(url, key, body, seconds, rate_per_client)
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 120)
     return parse_hey_csv(done.stdout)
+
+
+def run_steady(url: str, key: str, body: Path | None, seconds: int, scratch: Path) -> LoadFigures:
+    """`CLIENTS` clients at `STEADY_RATE` requests/s in all, each a hey of its own, started evenly over one period;
+    their CSVs are written to `scratch` (a directory of this load's own)."""
+    per_client = STEADY_RATE / CLIENTS
+    period = 1.0 / per_client
+    outputs, processes = [], []
+    try:
+        for index in range(CLIENTS):
+            output = (scratch / f"steady-{index}.csv").open("w")
+            outputs.append(output)
+            command = hey_command(url, key, body, seconds, per_client, clients=1)
+            processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.DEVNULL))
+            time.sleep(period / CLIENTS)
+        for process in processes:
+            if process.wait(timeout=seconds + 120) != 0:
+                raise RuntimeError(f"hey exited with {process.returncode}")
+    finally:
+        for output in outputs:
+            output.close()
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    merged = [parse_hey_csv(path.read_text()) for path in sorted(scratch.glob("steady-*.csv"))]
+    return merge(merged, seconds)
+
+
+def merge(parts: list[LoadFigures], seconds: float) -> LoadFigures:
+    """The figures of clients that ran side by side for `seconds`: their requests together."""
+    latencies = [latency for part in parts for latency in part.latencies_ms]
+    return LoadFigures(
+        requests=sum(part.requests for part in parts),
+        seconds=seconds,
+        errors=sum(part.errors for part in parts),
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+        latencies_ms=latencies,
+    )
 
 
 def scenarios(info: Any) -> list[Scenario]:
@@ -211,15 +259,21 @@ def measure_api(bench: BenchWarehouse, database: str, mode: str) -> MeasureResul
                 body.write_text(json.dumps(scenario.body))
             _check_answers(url + scenario.path, key, scenario.body)
             run_hey(url + scenario.path, key, body, plan.warmup_seconds, None)
-            steady[scenario.name] = run_hey(url + scenario.path, key, body, plan.seconds, STEADY_RATE / CLIENTS)
+            outputs = Path(scratch) / f"steady-{index}"
+            outputs.mkdir()
+            steady[scenario.name] = run_steady(url + scenario.path, key, body, plan.seconds, outputs)
             saturated[scenario.name] = run_hey(url + scenario.path, key, body, plan.seconds, None)
     note = f"{CLIENTS} clients (hey), {plan.seconds} s; mart_model_comparison {offerings:,} offerings"
     details = {
-        "steady": {name: vars(figures) for name, figures in steady.items()},
-        "saturated": {name: vars(figures) for name, figures in saturated.items()},
+        "steady": {name: _summary(figures) for name, figures in steady.items()},
+        "saturated": {name: _summary(figures) for name, figures in saturated.items()},
         "offerings": offerings,
     }
     return MeasureResult(measure=MEASURE, title=TITLE, checks=checks(steady, saturated, runs, note), details=details)
+
+
+def _summary(figures: LoadFigures) -> dict[str, Any]:
+    return {name: value for name, value in vars(figures).items() if name != "latencies_ms"}
 
 
 def _check_answers(url: str, key: str, body: dict[str, Any] | None) -> None:

@@ -4,6 +4,7 @@ The batch functions (`..._of`) answer many parents in one statement, for GraphQL
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
-from modelatlas.api.pages import CURSOR_COLUMN, Keyset, decode_cursor, split_page
+from modelatlas.api.pages import Keyset, decode_cursor, split_page
 from modelatlas.api.problems import Problem
 from modelatlas.api.schemas import (
     Budget,
@@ -197,11 +198,19 @@ async def _page(
 ) -> tuple[list[RowType], str | None]:
     statement, params = _page_statement(tuple(model.model_fields), relation, where, keyset, page)
     rows, following = split_page(await _rows(conn, statement, params), page.limit, keyset)
-    return [model.model_validate(_without_cursor(row)) for row in rows], following
+    return validate_rows(model, rows), following
 
 
-def _without_cursor(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in row.items() if name != CURSOR_COLUMN}
+@functools.cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def validate_rows(model: type[RowType], rows: list[dict[str, Any]]) -> list[RowType]:
+    """`rows` as `model`s, validated in one call (the cursor column and any other extra is ignored): a page of 50
+    validated row by row took a tenth of a request's time."""
+    validated: list[RowType] = _list_of(model).validate_python(rows)
+    return validated
 
 
 # Models

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from modelatlas.api import queries
 from modelatlas.api.auth import Principal, require, team_scope
-from modelatlas.api.context import context_of
+from modelatlas.api.context import ApiContext, context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem, problem_responses
 from modelatlas.api.queries import MODEL_SORTS, Capability, Connection, ModelFilters, PageRequest, PriceFilters
@@ -30,7 +30,7 @@ from modelatlas.api.schemas import (
     Usage,
     UsageGroup,
 )
-from modelatlas.api.versions import entity_tag, marts_version, matches
+from modelatlas.api.versions import MartVersions, entity_tag, matches
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ DEFAULT_PAGE_SIZE = 100
 DEFAULT_USAGE_DAYS = 30
 # Clients may keep a response, and must ask again (with If-None-Match) before using it.
 CACHE_CONTROL = "private, no-cache"
+MART_VERSIONS = "rest.mart_versions"
 VARY = "Authorization, X-API-Key"
 _SORTS = sorted([*MODEL_SORTS, *(f"-{name}" for name in MODEL_SORTS)])
 _READ_ERRORS = problem_responses(400, 401, 403, 422, 429, 503)
@@ -88,7 +89,7 @@ async def answer(
     context = context_of(request)
     try:
         async with context.marts.connection() as conn:
-            version = await marts_version(conn, marts)
+            version = await mart_versions(context).get(conn, marts)
             tag = entity_tag(version, request.url.path, str(request.url.query), team or "", clock)
             headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
             if matches(request.headers.get("if-none-match"), tag):
@@ -111,6 +112,12 @@ async def answer(
         raise Problem(503, "Warehouse unavailable", "the warehouse could not be reached: retry shortly") from None
     body = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else _dump_list(result)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def mart_versions(context: ApiContext) -> MartVersions:
+    """The process's versions of the marts, read lately."""
+    versions: MartVersions = context.extras.setdefault(MART_VERSIONS, MartVersions())
+    return versions
 
 
 def today() -> str:

@@ -7,13 +7,16 @@ sees both in the catalog, so no table of build times is needed."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from modelatlas.api.queries import MART_SCHEMA
 
+# How long a version read from the catalog is used.
+VERSION_TTL_S = 1.0
 _VERSION_QUERY = """
 select coalesce(string_agg(
     name || ':' || coalesce(
@@ -34,6 +37,27 @@ async def marts_version(conn: AsyncConnection[Any], marts: Sequence[str]) -> str
 
 def _first(row: Any) -> Any:
     return row["version"] if isinstance(row, dict) else row[0]
+
+
+class MartVersions:
+    """`marts_version` of each set of marts, kept `ttl_s` seconds: under load the version is read from the catalog
+    once a second instead of once per request. A build is then seen up to `ttl_s` late: a poll in that second may
+    still get 304, never a stale body under a new tag (the data is read afresh every time)."""
+
+    def __init__(self, ttl_s: float = VERSION_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._versions: dict[tuple[str, ...], tuple[float, str]] = {}
+
+    async def get(self, conn: AsyncConnection[Any], marts: Sequence[str]) -> str:
+        """The version of `marts`, read at most `ttl_s` seconds ago."""
+        key = tuple(sorted(marts))
+        kept = self._versions.get(key)
+        if kept is not None and kept[0] > self.clock():
+            return kept[1]
+        version = await marts_version(conn, key)
+        self._versions[key] = (self.clock() + self.ttl_s, version)
+        return version
 
 
 def entity_tag(version: str, *varies: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.measures.api import CLIENTS, LoadFigures, Scenario, checks, hey_command, parse_hey_csv
+from bench.measures.api import CLIENTS, LoadFigures, Scenario, checks, hey_command, merge, parse_hey_csv
 
 CSV = """response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
 0.0100,0.0001,0,0,0.0099,0,200,0.0
@@ -23,6 +23,15 @@ def test_hey_csv_gives_percentiles_errors_and_the_rate_of_good_answers() -> None
     assert figures.p50_ms == pytest.approx(25.0)
     assert figures.p95_ms == pytest.approx(38.5)
     assert figures.throughput == pytest.approx(1.5)
+
+
+def test_clients_side_by_side_merge_into_one_distribution() -> None:
+    first, second = parse_hey_csv(CSV), parse_hey_csv(CSV.replace("0.0100,", "0.0900,"))
+    merged = merge([first, second], seconds=2.0)
+    assert merged.requests == 8 and merged.errors == 2
+    assert merged.throughput == pytest.approx(3.0)
+    assert merged.p50_ms == pytest.approx(30.0)
+    assert merged.p99_ms == pytest.approx(sorted(first.latencies_ms + second.latencies_ms)[-1], rel=0.1)
 
 
 def test_an_empty_csv_is_an_error() -> None:
