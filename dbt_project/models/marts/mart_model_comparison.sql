@@ -22,13 +22,24 @@
     'supports_vision', 'supports_tools', 'supports_reasoning', 'supports_structured_output', 'open_weights',
 ] %}
 
+{#- The read API's sorts by price and context window, nulls last either way (modelatlas/api/queries.py sorts by
+    these very expressions): a page of the cheapest matching offerings is read from the front of an index instead of
+    sorting the whole mart. -#}
+{%- set sort_indexes = [] %}
+{%- for column in ['input_price_per_mtok', 'output_price_per_mtok', 'blended_price_per_mtok', 'context_window'] %}
+    {%- for stand_in in ["'NaN'::numeric", "'-Infinity'::numeric"] %}
+        {%- do sort_indexes.append({'columns': ['coalesce(' ~ column ~ ', ' ~ stand_in ~ ')', 'canonical_model_id', 'provider']}) %}
+    {%- endfor %}
+{%- endfor %}
+
 {{
     config(
         indexes=[
             {'columns': ['canonical_model_id', 'provider'], 'unique': True},
             {'columns': ['provider']},
             {'columns': ['capability_tier']},
-        ],
+        ] + sort_indexes,
+        post_hook='analyze {{ this }}',
     )
 }}
 
