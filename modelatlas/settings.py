@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
 from modelatlas.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -22,6 +24,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DEFAULT_WAREHOUSE_PORT = 5433
 DEFAULT_DATABASE = "modelatlas"
+
+
+class GivenSettings(BaseSettings):
+    """Settings built from the values given to them only (a mapping read by the caller, command-line options),
+    never from the process's own environment or files: what a test or a command passes is what applies."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given."""
+        return (init_settings,)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     NoDecode,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from modelatlas.errors import ConfigurationError
+from modelatlas.settings import GivenSettings
 
 ENV_PREFIX = "MODELATLAS_"
 
 
-class AlertSettings(BaseSettings):
+class AlertSettings(GivenSettings):
     """Where alerts go and how they are paced; build it with `alert_settings()`."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
@@ -60,18 +60,6 @@ class AlertSettings(BaseSettings):
 
     # The environment the settings were read from: routing-rules files name further variables in it.
     _environ: Mapping[str, str] = PrivateAttr(default_factory=dict)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the values `alert_settings()` read from the mapping it was given, never the process's own."""
-        return (init_settings,)
 
     @field_validator("alert_email_to", "alerts_budget_thresholds", "alerts_retiring_days", mode="before")
     @classmethod

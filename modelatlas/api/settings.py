@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from modelatlas.errors import ConfigurationError
 from modelatlas.redaction import register_secret
+from modelatlas.settings import GivenSettings
 
 ENV_PREFIX = "MODELATLAS_API_"
 DEFAULT_HOST = "127.0.0.1"
@@ -19,7 +20,7 @@ MEMORY_STORAGE = "memory"
 WAREHOUSE_STORAGE = "warehouse"
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(GivenSettings):
     """Where the API listens, how it reads the warehouse, who may read what and how fast; build it with
     `api_settings()`."""
 
@@ -48,18 +49,6 @@ class ApiSettings(BaseSettings):
     graphql_max_complexity: int = Field(
         50_000, ge=100, description="the most rows one GraphQL query may read, estimated (default 50000)"
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the values `api_settings()` read from the mapping it was given."""
-        return (init_settings,)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
