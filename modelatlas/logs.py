@@ -42,6 +42,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stderr` as it is when a record is emitted, not as it was when logging was set up: a server
+    thread still logging after its caller swapped or closed the stream it had then (a test's capture) writes to the
+    current one instead of failing."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def build_formatter(log_format: str) -> logging.Formatter:
     """The formatter for a `MODELATLAS_LOG_FORMAT` value (`text` or `json`)."""
     if log_format == "json":
@@ -51,7 +65,7 @@ def build_formatter(log_format: str) -> logging.Formatter:
 
 def configure_logging(level: str | None = None) -> None:
     """Send ModelAtlas and library logs to stderr in the configured format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     log_format, configured_level = log_settings()
     handler.setFormatter(build_formatter(log_format))
     root = logging.getLogger()

@@ -15,7 +15,13 @@ from fastapi import Depends, Request
 from graphql import FieldNode, GraphQLError, IntValueNode, ListValueNode, ValidationRule
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
@@ -31,6 +37,7 @@ from modelatlas.api.rest import default_usage_start
 from modelatlas.api.settings import ApiSettings
 
 DEFAULT_LIMIT = 100
+UNEXPECTED_MESSAGE = "the API failed to answer; the error is in its log"
 GraphType = TypeVar("GraphType")
 
 BigInt = NewType("BigInt", int)
@@ -461,6 +468,12 @@ def _fan_out(node: FieldNode, page_max: int, default_limit: int) -> int:
     return default_limit if node.name.value in _LIST_FIELDS else 1
 
 
+def unexpected(error: GraphQLError) -> bool:
+    """Whether an error is a failure of the API (its message is kept from the client, as REST's 500 is; Strawberry
+    logs it) rather than a refusal the API meant: a GraphQLError raised on purpose, or a query that is not valid."""
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
 def build_schema(settings: ApiSettings) -> strawberry.Schema:
     """The schema with the depth, token, alias and complexity limits of `settings`."""
     return strawberry.Schema(
@@ -471,6 +484,7 @@ def build_schema(settings: ApiSettings) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: AddValidationRules([complexity_rule(settings.graphql_max_complexity, settings.page_size_max)]),
+            lambda: MaskErrors(should_mask_error=unexpected, error_message=UNEXPECTED_MESSAGE),
         ],
     )
 

@@ -260,8 +260,15 @@ def test_each_request_is_logged_once_with_its_key_id_never_its_key(
     key_id = key.split("_")[1]
     private.get("/v2/models/gpt-4o", headers=bearer(key))
     private.get("/v2/usage", headers=bearer(key))
-    lines = [record for record in caplog.records if record.name == "modelatlas.api.requests"]
-    fields = [getattr(record, "fields", {}) for record in lines]
+
+    def lines() -> list[logging.LogRecord]:
+        return [record for record in caplog.records if record.name == "modelatlas.api.requests"]
+
+    # The server's thread logs a request once its answer is sent: the client may read the answer first.
+    deadline = time.monotonic() + 10
+    while len(lines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fields = [getattr(record, "fields", {}) for record in lines()]
     assert [(f["method"], f["route"], f["status"], f["key_id"]) for f in fields] == [
         ("GET", "/v2/models/{canonical_model_id}", 200, key_id),
         ("GET", "/v2/usage", 403, key_id),

@@ -3,6 +3,7 @@ as-of prices on both sides of a change, cursor pages, entity tags, problem detai
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from modelatlas.api import queries
+from modelatlas.api.graphql import UNEXPECTED_MESSAGE
 from modelatlas.api.service import create_app
 from modelatlas.api.settings import api_settings
 from modelatlas.api.versions import VERSION_TTL_S
@@ -280,3 +282,18 @@ def test_graphql_refuses_queries_beyond_its_limits(api: httpx.Client, query: str
         assert "errors" not in body
     else:
         assert words in body["errors"][0]["message"].lower()
+
+
+def test_a_failure_inside_graphql_is_not_shown_to_the_client(
+    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("connection to 10.0.0.7 failed for user owner")
+
+    monkeypatch.setattr(queries, "statuses", broken)
+    body = api.post("/graphql", json={"query": "{ status { provider } }"}).json()
+    assert [error["message"] for error in body["errors"]] == [UNEXPECTED_MESSAGE]
+    assert "10.0.0.7" not in json.dumps(body)
+    # A refusal the API means is still said as it is.
+    refused = api.post("/graphql", json={"query": '{ offerings(sort: "nope") { nextCursor } }'}).json()
+    assert "sort must be one of" in refused["errors"][0]["message"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -207,3 +209,14 @@ def test_build_formatter() -> None:
     assert isinstance(build_formatter("json"), JsonFormatter)
     assert isinstance(build_formatter("text"), RedactingFormatter)
     assert isinstance(build_formatter("anything else"), RedactingFormatter)
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    configure_logging()
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logging.getLogger("modelatlas.test").warning("to the first")
+    first.close()  # what a finished test's capture does to the stream it had
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("modelatlas.test").warning("to the second")
+    assert "to the second" in second.getvalue()
