@@ -14,9 +14,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from modelatlas.api.context import ApiContext, context_of
@@ -224,7 +225,15 @@ async def principal(request: Request) -> Principal:
     return caller
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+# How to authenticate, as the OpenAPI document says it (the docs page's "Authorize"); the credentials themselves are
+# read by `resolve`, so these never refuse a request.
+BEARER = HTTPBearer(
+    auto_error=False, description="an API key (ma_...) or an access token from POST /v2/token", scheme_name="bearer"
+)
+API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="an API key", scheme_name="apiKey")
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency factory: the caller, when it holds `scope` (`Depends(require("usage:read"))`).
 
     Anonymous callers hold `catalog:read` only when the API is public and never anything else: they get 401 (send a
@@ -232,7 +241,11 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}: valid scopes are {', '.join(SCOPES)}")
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+        _key: Annotated[str | None, Security(API_KEY)],
+    ) -> Principal:
         caller = await resolve(request)
         authorize(caller, scope)
         return caller
@@ -320,7 +333,12 @@ token_router = APIRouter(tags=["authentication"])
         503: _problem("the API issues no tokens: MODELATLAS_API_JWT_SECRET is not set"),
     },
 )
-async def create_token(request: Request, response: Response) -> TokenResponse:
+async def create_token(
+    request: Request,
+    response: Response,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _key: Annotated[str | None, Security(API_KEY)],
+) -> TokenResponse:
     """Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`; the token carries its team and scopes
     and is refused as soon as the key is revoked or expires."""
     context = context_of(request)

@@ -297,3 +297,12 @@ def test_a_failure_inside_graphql_is_not_shown_to_the_client(
     # A refusal the API means is still said as it is.
     refused = api.post("/graphql", json={"query": '{ offerings(sort: "nope") { nextCursor } }'}).json()
     assert "sort must be one of" in refused["errors"][0]["message"]
+
+
+def test_the_openapi_document_says_how_to_authenticate(api: httpx.Client) -> None:
+    document = api.get("/v2/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    for path, method in (("/v2/models", "get"), ("/v2/usage", "get"), ("/v2/token", "post")):
+        assert document["paths"][path][method]["security"] == [{"bearer": []}, {"apiKey": []}], path
