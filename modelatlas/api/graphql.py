@@ -32,7 +32,7 @@ from modelatlas.api.auth import Principal, authorize, principal, team_scope
 from modelatlas.api.context import ApiContext, context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem
-from modelatlas.api.queries import Capability, ModelFilters, PageRequest, PriceFilters
+from modelatlas.api.queries import Capability, ModelFilters, PageRequest, PriceFilters, as_utc
 from modelatlas.api.rest import default_usage_start
 from modelatlas.api.settings import ApiSettings
 
@@ -77,7 +77,7 @@ class Offering:
 
     @strawberry.field(description="Its prices in force at `asOf` (default now), from the price timeline.")
     async def prices(self, info: Info, as_of: datetime | None = None) -> list[PricePoint]:
-        moment = _utc(as_of) or info.context.now
+        moment = as_utc(as_of) or info.context.now
         points = await info.context.loaders.prices_at.load((self.canonical_model_id, self.provider, moment))
         return rows(points, PricePoint)
 
@@ -229,9 +229,10 @@ class GraphContext(BaseContext):
         return PageRequest(limit=size, cursor=cursor)
 
     async def read(self, produce: Any) -> Any:
-        """Run `produce` on a reader connection; a problem (a bad cursor, say) becomes a GraphQL error."""
+        """Run `produce` on a reader connection; a problem (a bad cursor, a mart not built yet, say) becomes a GraphQL
+        error."""
         try:
-            async with self.api.marts.connection() as conn:
+            async with queries.reading(self.api.marts) as conn:
                 return await produce(conn)
         except Problem as problem:
             raise graphql_error(problem) from None
@@ -252,12 +253,6 @@ def graphql_error(problem: Problem) -> GraphQLError:
     """A problem as a GraphQL error, its status and code kept in the extensions."""
     code = _CODES.get(problem.status, BAD_USER_INPUT if problem.status < 500 else "INTERNAL_SERVER_ERROR")
     return GraphQLError(problem.detail, extensions={"code": code, "status": problem.status, "title": problem.title})
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 GraphInfo = Info
@@ -327,7 +322,7 @@ class Query:
     ) -> PricePage:
         info.context.allow(CATALOG_READ)
         filters = PriceFilters(tuple(model or ()), tuple(provider or ()), tuple(component or ()))
-        moment = _utc(as_of) or info.context.now
+        moment = as_utc(as_of) or info.context.now
         page = info.context.page(limit, cursor)
         found = await info.context.read(lambda conn: queries.prices_at(conn, filters, moment, page))
         return PricePage(data=rows(found.data, PricePoint), next_cursor=found.next_cursor)
@@ -347,7 +342,9 @@ class Query:
         info.context.allow(CATALOG_READ)
         filters = PriceFilters(tuple(model or ()), tuple(provider or ()), tuple(component or ()))
         page = info.context.page(limit, cursor)
-        found = await info.context.read(lambda conn: queries.price_history(conn, filters, _utc(start), _utc(end), page))
+        found = await info.context.read(
+            lambda conn: queries.price_history(conn, filters, as_utc(start), as_utc(end), page)
+        )
         return PricePage(data=rows(found.data, PricePoint), next_cursor=found.next_cursor)
 
     @strawberry.field(description="Price changes, newest first.")
@@ -364,7 +361,7 @@ class Query:
         info.context.allow(CATALOG_READ)
         page = info.context.page(limit, cursor)
         found = await info.context.read(
-            lambda conn: queries.price_changes(conn, _utc(since), provider or [], min_pct, page, model or [])
+            lambda conn: queries.price_changes(conn, as_utc(since), provider or [], min_pct, page, model or [])
         )
         return PriceChangePage(data=rows(found.data, PriceChange), next_cursor=found.next_cursor)
 
@@ -385,7 +382,7 @@ class Query:
     ) -> OutagePage:
         info.context.allow(CATALOG_READ)
         page = info.context.page(limit, cursor)
-        found = await info.context.read(lambda conn: queries.outages(conn, _utc(since), provider or [], page))
+        found = await info.context.read(lambda conn: queries.outages(conn, as_utc(since), provider or [], page))
         return OutagePage(data=rows(found.data, Outage), next_cursor=found.next_cursor)
 
     @strawberry.field(description="Usage and cost by team, provider, model or day; the caller's team unless usage:all.")

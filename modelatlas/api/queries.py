@@ -5,15 +5,19 @@ The batch functions (`..._of`) answer many parents in one statement, for GraphQL
 from __future__ import annotations
 
 import functools
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, TypeAdapter
 
 from modelatlas.api.pages import Keyset, decode_cursor, split_page
@@ -38,9 +42,12 @@ from modelatlas.api.schemas import (
     UsageRow,
 )
 
+log = logging.getLogger(__name__)
+
 MART_SCHEMA = "marts"
 Connection = AsyncConnection[dict[str, Any]]
 RowType = TypeVar("RowType", bound=BaseModel)
+KeyType = TypeVar("KeyType", bound=Hashable)
 UPTIME_DAYS = 30
 USAGE_GROUPS_MAX = 10_000
 
@@ -167,6 +174,39 @@ def _columns(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(name) for name in names)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A moment from a request in UTC: one given without a zone is taken as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@asynccontextmanager
+async def reading(pool: AsyncConnectionPool[Any], marts: Sequence[str] = ()) -> AsyncIterator[Connection]:
+    """A reader connection from `pool`, for REST and GraphQL alike: the warehouse's troubles while it is used
+    (every connection busy, a mart not built yet, a query past the timeout, the server gone) become 503 problems
+    that say what to do; `marts` names what the reads need, for the not-built message."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        detail = "every warehouse connection is in use: retry shortly"
+        raise Problem(503, "Busy", detail, {"Retry-After": "1"}) from None
+    except psycopg.errors.UndefinedTable:
+        needed = f" ({', '.join(marts)})" if marts else ""
+        raise Problem(
+            503,
+            "Not built yet",
+            f"a mart this answer reads{needed} is not built yet: run `make run` (or `make run SAMPLE=1`)",
+            {"Retry-After": "60"},
+        ) from None
+    except psycopg.errors.QueryCanceled:
+        raise Problem(503, "Too slow", "the query ran past MODELATLAS_API_STATEMENT_TIMEOUT_MS: narrow it") from None
+    except psycopg.OperationalError:
+        log.warning("the warehouse could not be reached", exc_info=True)
+        raise Problem(503, "Warehouse unavailable", "the warehouse could not be reached: retry shortly") from None
+
+
 async def _rows(conn: Connection, statement: sql.SQL | sql.Composed, params: Sequence[Any]) -> list[dict[str, Any]]:
     try:
         cursor = await conn.execute(statement, list(params))
@@ -178,6 +218,20 @@ async def _rows(conn: Connection, statement: sql.SQL | sql.Composed, params: Seq
         ) from None
     rows: list[dict[str, Any]] = await cursor.fetchall()
     return rows
+
+
+def _grouped(
+    rows: list[dict[str, Any]],
+    model: type[RowType],
+    keys: Sequence[KeyType],
+    key_of: Callable[[dict[str, Any]], KeyType],
+) -> dict[KeyType, list[RowType]]:
+    """`rows` as `model`s under the key each belongs to, in their order: every key of `keys` present, with none for
+    a key no row has (what a DataLoader batch answers)."""
+    found: dict[KeyType, list[RowType]] = defaultdict(list)
+    for row in rows:
+        found[key_of(row)].append(model.model_validate(row))
+    return {key: found.get(key, []) for key in keys}
 
 
 def _page_statement(
@@ -230,10 +284,8 @@ async def offerings_of(conn: Connection, model_ids: Sequence[str]) -> dict[str, 
     statement = sql.SQL(
         "select {} from marts.mart_model_comparison where canonical_model_id = any(%s) order by provider"
     ).format(_columns(_OFFERING_COLUMNS))
-    found: dict[str, list[Offering]] = defaultdict(list)
-    for row in await _rows(conn, statement, [list(model_ids)]):
-        found[row["canonical_model_id"]].append(Offering.model_validate(row))
-    return {model_id: found.get(model_id, []) for model_id in model_ids}
+    rows = await _rows(conn, statement, [list(model_ids)])
+    return _grouped(rows, Offering, model_ids, itemgetter("canonical_model_id"))
 
 
 async def prices_of(conn: Connection, model_ids: Sequence[str]) -> dict[str, list[PriceConsensus]]:
@@ -242,10 +294,8 @@ async def prices_of(conn: Connection, model_ids: Sequence[str]) -> dict[str, lis
         "select {} from marts.mart_price_consensus where canonical_model_id = any(%s) "
         "order by provider, component, unit"
     ).format(_columns(tuple(PriceConsensus.model_fields)))
-    found: dict[str, list[PriceConsensus]] = defaultdict(list)
-    for row in await _rows(conn, statement, [list(model_ids)]):
-        found[row["canonical_model_id"]].append(PriceConsensus.model_validate(row))
-    return {model_id: found.get(model_id, []) for model_id in model_ids}
+    rows = await _rows(conn, statement, [list(model_ids)])
+    return _grouped(rows, PriceConsensus, model_ids, itemgetter("canonical_model_id"))
 
 
 # Prices
@@ -307,10 +357,8 @@ async def prices_at_of(
     statement = sql.SQL("select {} from marts.fct_price_timeline where {} order by {}").format(
         _columns(tuple(PricePoint.model_fields)), where.sql(), PRICES_KEYSET.order_by()
     )
-    found: dict[tuple[str, str], list[PricePoint]] = defaultdict(list)
-    for row in await _rows(conn, statement, where.params):
-        found[(row["canonical_model_id"], row["provider"])].append(PricePoint.model_validate(row))
-    return {offering: found.get(offering, []) for offering in offerings}
+    rows = await _rows(conn, statement, where.params)
+    return _grouped(rows, PricePoint, offerings, itemgetter("canonical_model_id", "provider"))
 
 
 async def price_history(
@@ -378,10 +426,8 @@ async def open_incidents_of(conn: Connection, providers: Sequence[str]) -> dict[
     statement = sql.SQL(
         "select {} from marts.fct_incidents where is_open and provider = any(%s) order by created_at desc nulls last"
     ).format(_columns(tuple(Incident.model_fields)))
-    found: dict[str, list[Incident]] = defaultdict(list)
-    for row in await _rows(conn, statement, [list(providers)]):
-        found[row["provider"]].append(Incident.model_validate(row))
-    return {provider: found.get(provider, []) for provider in providers}
+    rows = await _rows(conn, statement, [list(providers)])
+    return _grouped(rows, Incident, providers, itemgetter("provider"))
 
 
 async def uptime_days_of(conn: Connection, providers: Sequence[str]) -> dict[str, list[UptimeDay]]:
@@ -394,10 +440,8 @@ async def uptime_days_of(conn: Connection, providers: Sequence[str]) -> dict[str
         "from marts.mart_provider_uptime_daily where provider = any(%s) and day > current_date - %s "
         "group by provider, day order by provider, day"
     )
-    found: dict[str, list[UptimeDay]] = defaultdict(list)
-    for row in await _rows(conn, statement, [list(providers), UPTIME_DAYS]):
-        found[row.pop("provider")].append(UptimeDay.model_validate(row))
-    return {provider: found.get(provider, []) for provider in providers}
+    rows = await _rows(conn, statement, [list(providers), UPTIME_DAYS])
+    return _grouped(rows, UptimeDay, providers, itemgetter("provider"))
 
 
 async def status_detail(conn: Connection, provider: str) -> ProviderStatusDetail | None:

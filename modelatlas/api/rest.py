@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from modelatlas.api import queries
@@ -17,7 +14,7 @@ from modelatlas.api.auth import Principal, require, team_scope
 from modelatlas.api.context import ApiContext, context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem, problem_responses
-from modelatlas.api.queries import MODEL_SORTS, Capability, Connection, ModelFilters, PageRequest, PriceFilters
+from modelatlas.api.queries import MODEL_SORTS, Capability, Connection, ModelFilters, PageRequest, PriceFilters, as_utc
 from modelatlas.api.schemas import (
     Budget,
     ModelDetail,
@@ -31,8 +28,6 @@ from modelatlas.api.schemas import (
     UsageGroup,
 )
 from modelatlas.api.versions import MartVersions, entity_tag, matches
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_USAGE_DAYS = 30
@@ -52,12 +47,6 @@ Names = Annotated[list[str], Query(max_length=200)]
 Moment = Annotated[
     datetime | None, Query(description="an ISO 8601 date and time (UTC when no zone is given); default now")
 ]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def default_usage_start(end: date) -> date:
@@ -87,29 +76,13 @@ async def answer(
     `clock` is the part of the current time the answer depends on (today's date for the last 30 days, the minute
     for the prices in force now): the tag changes with it even when no mart was built."""
     context = context_of(request)
-    try:
-        async with context.marts.connection() as conn:
-            version = await mart_versions(context).get(conn, marts)
-            tag = entity_tag(version, request.url.path, str(request.url.query), team or "", clock)
-            headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
-            if matches(request.headers.get("if-none-match"), tag):
-                return Response(status_code=304, headers=headers)
-            result = await produce(conn)
-    except PoolTimeout:
-        detail = "every warehouse connection is in use: retry shortly"
-        raise Problem(503, "Busy", detail, {"Retry-After": "1"}) from None
-    except psycopg.errors.UndefinedTable:
-        raise Problem(
-            503,
-            "Not built yet",
-            f"a mart this answer reads ({', '.join(marts)}) is not built yet: run `make run` (or `make run SAMPLE=1`)",
-            {"Retry-After": "60"},
-        ) from None
-    except psycopg.errors.QueryCanceled:
-        raise Problem(503, "Too slow", "the query ran past MODELATLAS_API_STATEMENT_TIMEOUT_MS: narrow it") from None
-    except psycopg.OperationalError:
-        log.warning("the warehouse could not be reached", exc_info=True)
-        raise Problem(503, "Warehouse unavailable", "the warehouse could not be reached: retry shortly") from None
+    async with queries.reading(context.marts, marts) as conn:
+        version = await mart_versions(context).get(conn, marts)
+        tag = entity_tag(version, request.url.path, str(request.url.query), team or "", clock)
+        headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
+        if matches(request.headers.get("if-none-match"), tag):
+            return Response(status_code=304, headers=headers)
+        result = await produce(conn)
     body = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else _dump_list(result)
     return Response(body, media_type="application/json", headers=headers)
 
@@ -213,7 +186,7 @@ async def list_prices(
 ) -> Response:
     """The prices in force at `as_of` (default now), from the price timeline."""
     filters = _price_filters(model, provider, component)
-    moment = _utc(as_of) or datetime.now(UTC)
+    moment = as_utc(as_of) or datetime.now(UTC)
     page = _page(request, limit, cursor)
     return await answer(
         request,
@@ -236,7 +209,7 @@ async def list_price_history(
     cursor: Cursor = None,
 ) -> Response:
     """Every price interval of the timeline overlapping [from, to), by offering and component, oldest first."""
-    start, end = _utc(from_), _utc(to)
+    start, end = as_utc(from_), as_utc(to)
     if start is not None and end is not None and end <= start:
         raise Problem(422, "Invalid request", "`to` must be after `from`")
     filters = _price_filters(model, provider, component)
@@ -258,7 +231,7 @@ async def list_price_changes(
     cursor: Cursor = None,
 ) -> Response:
     """Price changes, newest first."""
-    moment = _utc(since)
+    moment = as_utc(since)
     page = _page(request, limit, cursor)
     return await answer(
         request,
@@ -304,7 +277,7 @@ async def list_outages(
     cursor: Cursor = None,
 ) -> Response:
     """Outages that started since `since` (or are still open), newest first."""
-    moment = _utc(since)
+    moment = as_utc(since)
     page = _page(request, limit, cursor)
     return await answer(request, ["fct_outages"], lambda conn: queries.outages(conn, moment, provider, page))
 

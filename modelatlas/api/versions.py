@@ -32,11 +32,8 @@ async def marts_version(conn: AsyncConnection[Any], marts: Sequence[str]) -> str
     """A text that changes whenever one of `marts` is built again (or created, or dropped)."""
     cursor = await conn.execute(_VERSION_QUERY, [MART_SCHEMA, sorted(marts)])
     row = await cursor.fetchone()
-    return "" if row is None else str(_first(row))
-
-
-def _first(row: Any) -> Any:
-    return row["version"] if isinstance(row, dict) else row[0]
+    # The marts' pool returns rows as dicts.
+    return "" if row is None else str(row["version"])
 
 
 class MartVersions:

@@ -306,3 +306,14 @@ def test_the_openapi_document_says_how_to_authenticate(api: httpx.Client) -> Non
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
     for path, method in (("/v2/models", "get"), ("/v2/usage", "get"), ("/v2/token", "post")):
         assert document["paths"][path][method]["security"] == [{"bearer": []}, {"apiKey": []}], path
+
+
+def test_marts_not_built_yet_say_how_to_build_them_in_rest_and_graphql(empty_marts: Warehouse) -> None:
+    settings = api_settings({"MODELATLAS_API_PUBLIC_READ": "true"})
+    app = create_app(settings, empty_marts.reader_connection(), empty_marts.api_connection())
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        rest = client.get("/v2/models")
+        assert rest.status_code == 503 and rest.headers["retry-after"] == "60"
+        assert "mart_model_comparison" in rest.json()["detail"] and "make run" in rest.json()["detail"]
+        error = client.post("/graphql", json={"query": "{ status { provider } }"}).json()["errors"][0]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and "make run" in error["message"]
