@@ -71,15 +71,38 @@ class Scenario:
 
 @dataclass(frozen=True)
 class LoadFigures:
-    """What one load measured."""
+    """What one load measured: every request's latency, how many were not answered 200, over how long."""
 
-    requests: int
-    seconds: float
+    latencies_ms: list[float] = field(repr=False)
     errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    seconds: float
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies_ms, 0.50)
+
+    @property
+    def p95_ms(self) -> float:
+        return percentile(self.latencies_ms, 0.95)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies_ms, 0.99)
+
+    def summary(self) -> dict[str, float]:
+        """The figures, for the results file."""
+        return {
+            "requests": self.requests,
+            "seconds": self.seconds,
+            "errors": self.errors,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+        }
 
     @property
     def throughput(self) -> float:
@@ -95,15 +118,7 @@ def parse_hey_csv(text: str) -> LoadFigures:
     latencies = [float(row["response-time"]) * 1000 for row in rows]
     errors = sum(1 for row in rows if row["status-code"] != "200")
     seconds = max(float(row["offset"]) + float(row["response-time"]) for row in rows)
-    return LoadFigures(
-        requests=len(rows),
-        seconds=seconds,
-        errors=errors,
-        p50_ms=percentile(latencies, 0.50),
-        p95_ms=percentile(latencies, 0.95),
-        p99_ms=percentile(latencies, 0.99),
-        latencies_ms=latencies,
-    )
+    return LoadFigures(latencies_ms=latencies, errors=errors, seconds=seconds)
 
 
 def hey_command(
@@ -158,15 +173,7 @@ def run_steady(url: str, key: str, body: Path | None, seconds: int, scratch: Pat
 def merge(parts: list[LoadFigures], seconds: float) -> LoadFigures:
     """The figures of clients that ran side by side for `seconds`: their requests together."""
     latencies = [latency for part in parts for latency in part.latencies_ms]
-    return LoadFigures(
-        requests=sum(part.requests for part in parts),
-        seconds=seconds,
-        errors=sum(part.errors for part in parts),
-        p50_ms=percentile(latencies, 0.50),
-        p95_ms=percentile(latencies, 0.95),
-        p99_ms=percentile(latencies, 0.99),
-        latencies_ms=latencies,
-    )
+    return LoadFigures(latencies_ms=latencies, errors=sum(part.errors for part in parts), seconds=seconds)
 
 
 def scenarios(info: Any) -> list[Scenario]:
@@ -265,15 +272,11 @@ def measure_api(bench: BenchWarehouse, database: str, mode: str) -> MeasureResul
             saturated[scenario.name] = run_hey(url + scenario.path, key, body, plan.seconds, None)
     note = f"{CLIENTS} clients (hey), {plan.seconds} s; mart_model_comparison {offerings:,} offerings"
     details = {
-        "steady": {name: _summary(figures) for name, figures in steady.items()},
-        "saturated": {name: _summary(figures) for name, figures in saturated.items()},
+        "steady": {name: figures.summary() for name, figures in steady.items()},
+        "saturated": {name: figures.summary() for name, figures in saturated.items()},
         "offerings": offerings,
     }
     return MeasureResult(measure=MEASURE, title=TITLE, checks=checks(steady, saturated, runs, note), details=details)
-
-
-def _summary(figures: LoadFigures) -> dict[str, Any]:
-    return {name: value for name, value in vars(figures).items() if name != "latencies_ms"}
 
 
 def _check_answers(url: str, key: str, body: dict[str, Any] | None) -> None:
