@@ -8,12 +8,9 @@ prices and status (`catalog:read`); usage and spend always need a key. Errors fo
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response, Security
@@ -34,8 +31,6 @@ from modelatlas.api.keys import (
 )
 from modelatlas.api.problems import Problem
 from modelatlas.api.tokens import (
-    KEY_CACHE_S,
-    KeyCache,
     TokenConfigurationError,
     TokenError,
     issue_token,
@@ -47,10 +42,6 @@ from modelatlas.api.tokens import (
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
-KEY_CACHE = "auth.key_cache"
-VERIFIED_KEYS = "auth.verified_keys"
-# Beyond this many kept keys, the expired ones are dropped.
-_VERIFIED_KEYS_MAX = 10_000
 # Where one request's resolved caller is kept: the rate limiter and the route's dependency share one lookup.
 _STATE_ATTRIBUTE = "modelatlas_caller"
 # Keys whose secret matched may be told why they are refused; anything else only hears "not valid".
@@ -111,43 +102,8 @@ def key_principal(record: KeyRecord, scopes: frozenset[str], client: str) -> Pri
     return Principal(record.id, record.team, effective_scopes(scopes), anonymous=False, client=client)
 
 
-class VerifiedKeys:
-    """Keys verified lately, by a digest of the key as presented, each kept `ttl_s` seconds: a client sending its
-    key with every request is checked against the warehouse once per interval, not once per request. Only accepted
-    keys are kept (a refusal is checked, and logged, every time), and a kept key still expires on time; a revocation
-    reaches every process within the interval, as it does for tokens."""
-
-    def __init__(self, ttl_s: float = KEY_CACHE_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self.clock = clock
-        self._entries: dict[bytes, tuple[float, KeyRecord]] = {}
-
-    @staticmethod
-    def _digest(credential: str) -> bytes:
-        return hashlib.sha256(credential.encode()).digest()
-
-    def get(self, credential: str) -> KeyRecord | None:
-        """The record of a key verified within the interval and not expired since, else None."""
-        entry = self._entries.get(self._digest(credential))
-        if entry is None or entry[0] <= self.clock() or entry[1].refusal(datetime.now(UTC)) is not None:
-            return None
-        return entry[1]
-
-    def keep(self, credential: str, record: KeyRecord) -> None:
-        now = self.clock()
-        if len(self._entries) >= _VERIFIED_KEYS_MAX:
-            self._entries = {digest: entry for digest, entry in self._entries.items() if entry[0] > now}
-        self._entries[self._digest(credential)] = (now + self.ttl_s, record)
-
-
-def verified_keys(context: ApiContext) -> VerifiedKeys:
-    """The process's keys verified lately."""
-    cache: VerifiedKeys = context.extras.setdefault(VERIFIED_KEYS, VerifiedKeys())
-    return cache
-
-
 async def _from_key(context: ApiContext, credential: str, client: str) -> Principal:
-    recent = verified_keys(context)
+    recent = context.verified_keys
     known = recent.get(credential)
     if known is not None:
         return key_principal(known, known.scopes, client)
@@ -169,12 +125,6 @@ async def _load_active(context: ApiContext, key_id: str) -> KeyRecord | None:
         return await active_key(conn, key_id)
 
 
-def key_cache(context: ApiContext) -> KeyCache:
-    """The process's cache of key validity for tokens."""
-    cache: KeyCache = context.extras.setdefault(KEY_CACHE, KeyCache())
-    return cache
-
-
 async def _from_token(context: ApiContext, credential: str, client: str) -> Principal:
     try:
         claims = verify_token(credential, signing_secret(context.settings))
@@ -182,7 +132,7 @@ async def _from_token(context: ApiContext, credential: str, client: str) -> Prin
         raise Problem(503, "Access tokens unavailable", str(exc)) from None
     except TokenError as exc:
         raise unauthorized(str(exc), invalid=True) from None
-    record = await key_cache(context).get(claims.key_id, lambda key_id: _load_active(context, key_id))
+    record = await context.key_cache.get(claims.key_id, lambda key_id: _load_active(context, key_id))
     if record is None:
         log.info("token %s of API key %s from %s refused: the key is gone", claims.jti, claims.key_id, client)
         raise unauthorized(

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RATE_LIMITER = "rate_limiter"
 # Full buckets are forgotten (a missing bucket is a full one) this often, so a store does not grow with every address.
 PRUNE_EVERY_S = 300.0
 # A store that fails is reported at most this often; requests pass meanwhile (see `RateLimiter.hit`).
@@ -292,17 +291,15 @@ def limiter_from(settings: ApiSettings, keys_pool: AsyncConnectionPool[Any]) -> 
 
 def limiter_of(context: ApiContext) -> RateLimiter:
     """The app's limiter, made from its settings on first use unless the app's start put one in the context."""
-    limiter = context.extras.get(RATE_LIMITER)
-    if limiter is None:
-        limiter = context.extras[RATE_LIMITER] = limiter_from(context.settings, context.keys)
-    assert isinstance(limiter, RateLimiter)
-    return limiter
+    if context.limiter is None:
+        context.limiter = limiter_from(context.settings, context.keys)
+    return context.limiter
 
 
 async def close_limiter(context: ApiContext) -> None:
     """Release the limiter's connections (Redis), when the app stops."""
-    limiter = context.extras.pop(RATE_LIMITER, None)
-    if isinstance(limiter, RateLimiter):
+    limiter, context.limiter = context.limiter, None
+    if limiter is not None:
         await limiter.aclose()
 
 

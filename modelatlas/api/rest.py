@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from modelatlas.api import queries
 from modelatlas.api.auth import Principal, require, team_scope
-from modelatlas.api.context import ApiContext, context_of
+from modelatlas.api.context import context_of
 from modelatlas.api.keys import CATALOG_READ, USAGE_READ
 from modelatlas.api.problems import Problem, problem_responses
 from modelatlas.api.queries import MODEL_SORTS, Capability, Connection, ModelFilters, PageRequest, PriceFilters, as_utc
@@ -27,13 +27,12 @@ from modelatlas.api.schemas import (
     Usage,
     UsageGroup,
 )
-from modelatlas.api.versions import MartVersions, entity_tag, matches
+from modelatlas.api.versions import entity_tag, matches
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_USAGE_DAYS = 30
 # Clients may keep a response, and must ask again (with If-None-Match) before using it.
 CACHE_CONTROL = "private, no-cache"
-MART_VERSIONS = "rest.mart_versions"
 VARY = "Authorization, X-API-Key"
 _SORTS = sorted([*MODEL_SORTS, *(f"-{name}" for name in MODEL_SORTS)])
 _READ_ERRORS = problem_responses(400, 401, 403, 422, 429, 503)
@@ -77,7 +76,7 @@ async def answer(
     for the prices in force now): the tag changes with it even when no mart was built."""
     context = context_of(request)
     async with queries.reading(context.marts, marts) as conn:
-        version = await mart_versions(context).get(conn, marts)
+        version = await context.mart_versions.get(conn, marts)
         tag = entity_tag(version, request.url.path, str(request.url.query), team or "", clock)
         headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
         if matches(request.headers.get("if-none-match"), tag):
@@ -85,12 +84,6 @@ async def answer(
         result = await produce(conn)
     body = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else _dump_list(result)
     return Response(body, media_type="application/json", headers=headers)
-
-
-def mart_versions(context: ApiContext) -> MartVersions:
-    """The process's versions of the marts, read lately."""
-    versions: MartVersions = context.extras.setdefault(MART_VERSIONS, MartVersions())
-    return versions
 
 
 def today() -> str:

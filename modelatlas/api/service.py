@@ -5,10 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -19,9 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelatlas.api.auth import caller_of, token_router
-from modelatlas.api.context import ApiContext
+from modelatlas.api.context import ApiContext, RequestCounts
 from modelatlas.api.problems import install_problem_handlers
-from modelatlas.api.ratelimit import RATE_LIMITER, RateLimitMiddleware, close_limiter, limiter_from
+from modelatlas.api.ratelimit import RateLimitMiddleware, close_limiter, limiter_from
 from modelatlas.api.settings import MEMORY_STORAGE, ApiSettings, api_settings
 from modelatlas.logs import configure_logging
 from modelatlas.warehouse.connection import ConnectionInfo
@@ -34,18 +32,6 @@ DOCS_PATH = "/v2/docs"
 APPLICATION_NAME = "modelatlas-api"
 _POOL_OPEN_TIMEOUT_S = 30.0
 _POOL_WAIT_S = 5.0
-
-
-@dataclass
-class RequestCounts:
-    """Requests answered since the process started, by method, route and status: for the metrics endpoint."""
-
-    counts: Counter[tuple[str, str, int]] = field(default_factory=Counter)
-    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def add(self, method: str, route: str, status: int, duration_s: float) -> None:
-        self.counts[(method, route, status)] += 1
-        self.seconds[(method, route)] = self.seconds.get((method, route), 0.0) + duration_s
 
 
 def marts_pool(info: ConnectionInfo, settings: ApiSettings) -> AsyncConnectionPool[Any]:
@@ -183,9 +169,12 @@ def create_app(
         await marts_connections.open(wait=False)
         await keys_connections.open(wait=False)
         context = ApiContext(
-            settings=settings, marts=marts_connections, keys=keys_connections, extras={"counts": counts}
+            settings=settings,
+            marts=marts_connections,
+            keys=keys_connections,
+            limiter=limiter_from(settings, keys_connections),
+            counts=counts,
         )
-        context.extras[RATE_LIMITER] = limiter_from(settings, keys_connections)
         app.state.context = context
         # Everything loaded so far lives as long as the process: the collector leaves it alone from now on. A full
         # collection otherwise walked every object the imports made (Dagster's, dbt's) and stopped every request

@@ -8,10 +8,12 @@ lookup per key every few seconds, and a revocation takes effect that quickly).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -31,6 +33,8 @@ MIN_SECRET_LENGTH = 32
 LEEWAY_S = 5
 # How long a key's validity, checked for a token, is trusted before it is looked up again.
 KEY_CACHE_S = 5.0
+# Beyond this many kept keys, the expired ones are dropped.
+_VERIFIED_KEYS_MAX = 10_000
 
 
 class TokenConfigurationError(Exception):
@@ -150,3 +154,32 @@ class KeyCache:
 def token_key_scopes(claims: TokenClaims, record: KeyRecord) -> frozenset[str]:
     """The scopes a token grants: those it names that its key still holds."""
     return claims.scopes & record.scopes
+
+
+class VerifiedKeys:
+    """Keys verified lately, by a digest of the key as presented, each kept `ttl_s` seconds: a client sending its
+    key with every request is checked against the warehouse once per interval, not once per request. Only accepted
+    keys are kept (a refusal is checked, and logged, every time), and a kept key still expires on time; a revocation
+    reaches every process within the interval, as it does for tokens."""
+
+    def __init__(self, ttl_s: float = KEY_CACHE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, KeyRecord]] = {}
+
+    @staticmethod
+    def _digest(credential: str) -> bytes:
+        return hashlib.sha256(credential.encode()).digest()
+
+    def get(self, credential: str) -> KeyRecord | None:
+        """The record of a key verified within the interval and not expired since, else None."""
+        entry = self._entries.get(self._digest(credential))
+        if entry is None or entry[0] <= self.clock() or entry[1].refusal(datetime.now(UTC)) is not None:
+            return None
+        return entry[1]
+
+    def keep(self, credential: str, record: KeyRecord) -> None:
+        now = self.clock()
+        if len(self._entries) >= _VERIFIED_KEYS_MAX:
+            self._entries = {digest: entry for digest, entry in self._entries.items() if entry[0] > now}
+        self._entries[self._digest(credential)] = (now + self.ttl_s, record)

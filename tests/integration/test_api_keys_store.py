@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from modelatlas.api import keys, ratelimit
-from modelatlas.api.auth import KEY_CACHE, Principal, require, token_router, usage_team_filter
+from modelatlas.api.auth import Principal, require, token_router, usage_team_filter
 from modelatlas.api.context import ApiContext
 from modelatlas.api.problems import Problem
 from modelatlas.api.ratelimit import RateLimitMiddleware, WarehouseStore, token_bucket
@@ -237,7 +237,7 @@ def _app(pool: AsyncConnectionPool[Any], **variables: str) -> FastAPI:
     app.include_router(token_router)
     app.add_middleware(RateLimitMiddleware)
     settings = api_settings({"MODELATLAS_API_RATE_LIMIT_STORAGE": "warehouse", **variables})
-    app.state.context = ApiContext(settings, marts=pool, keys=pool, extras={KEY_CACHE: KeyCache(ttl_s=0)})
+    app.state.context = ApiContext(settings, marts=pool, keys=pool, key_cache=KeyCache(ttl_s=0))
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
 from modelatlas.api import tokens
+from modelatlas.api.keys import KeyRecord
 from modelatlas.api.settings import api_settings
-from modelatlas.api.tokens import KeyCache, TokenConfigurationError, TokenError
+from modelatlas.api.tokens import KeyCache, TokenConfigurationError, TokenError, VerifiedKeys
 from modelatlas.redaction import redact
 
 SECRET = "s" * 16 + "-token-signing-secret-for-tests"
@@ -119,3 +121,18 @@ def test_the_key_cache_answers_for_a_few_seconds_then_asks_again() -> None:
         assert asked == ["a", "a", "b"]
 
     asyncio.run(scenario())
+
+
+def test_an_accepted_key_is_kept_for_a_few_seconds_and_never_past_its_expiry() -> None:
+    clock = [100.0]
+    kept = VerifiedKeys(ttl_s=5, clock=lambda: clock[0])
+    now = datetime.now(UTC)
+    record = KeyRecord("k", None, "t", frozenset({"catalog:read"}), now, None, None, None)
+    expiring = KeyRecord("e", None, "t", frozenset({"catalog:read"}), now, now + timedelta(milliseconds=50), None, None)
+    kept.keep("ma_k_secret", record)
+    kept.keep("ma_e_secret", expiring)
+    assert kept.get("ma_k_secret") == record and kept.get("ma_k_other") is None
+    time.sleep(0.1)
+    assert kept.get("ma_e_secret") is None
+    clock[0] += 5.1
+    assert kept.get("ma_k_secret") is None
