@@ -161,9 +161,31 @@ class InputsOrCodeChanged(dg.AutomationCondition[dg.AssetKey]):
         return "inputs_or_code_changed"
 
     def evaluate(self, context: dg.AutomationContext[dg.AssetKey]) -> dg.AutomationResult[dg.AssetKey]:
-        if stale_status(context.asset_graph_view, context.key) == StaleStatus.STALE:
+        view = context.asset_graph_view
+        if stale_status(view, context.key) == StaleStatus.STALE and not records_may_miss_a_build(view, context.key):
             return dg.AutomationResult(context, true_subset=context.candidate_subset)
         return dg.AutomationResult(context, true_subset=context.get_empty_subset())
+
+
+def records_may_miss_a_build(view: AssetGraphView, key: dg.AssetKey) -> bool:
+    """Whether this evaluation's records of `key` may miss its build by a run that ended while it evaluated.
+
+    The evaluation reads every asset's records once, as it starts, and whether the run that planned a model is in
+    progress later, when it evaluates the model. A run that builds the model in between ends before that check: the
+    model looks neither in progress nor built, its inputs look changed (that run built them too), and it would be
+    built again for nothing. Such a model waits for the next evaluation, which reads records the run has finished.
+    """
+    record = view.get_inner_queryer_for_back_compat().get_asset_record(key)
+    latest = record.asset_entry.last_materialization_record if record is not None else None
+    # As the in-progress check does: the records as read, against the run that plans the model now.
+    planned = view.instance.event_log_storage.get_latest_planned_materialization_info(key)
+    if planned is None or (latest is not None and planned.run_id == latest.run_id):
+        return False
+    run = view.instance.get_run_record_by_id(planned.run_id)
+    if run is None:
+        return False
+    # The records were read after the evaluation's time was taken: a run that ended before it wrote all it built.
+    return run.end_time is None or run.end_time >= view.effective_dt.timestamp()
 
 
 # One stale-status resolver per evaluation, shared by every model it evaluates (it caches versions per asset).

@@ -1,12 +1,14 @@
 """The one rule that decides when a dbt model builds, evaluated as the daemon's sensor and `modelatlas run` do."""
 
 # No `from __future__ import annotations`: Dagster reads the context annotation of an asset function at runtime.
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
 
 from modelatlas.assets.dbt import build_condition
 
@@ -18,6 +20,8 @@ BROKEN: set[str] = set()
 LANDS_DURING: dict[str, tuple[str, str]] = {}
 # Models on a cadence: {model: cron}.
 CADENCES: dict[str, str] = {}
+# Models whose build signals the first event once it starts and waits for the second before it ends.
+HOLDS: dict[str, tuple[threading.Event, threading.Event]] = {}
 
 
 def source(name: str) -> dg.AssetsDefinition:
@@ -39,6 +43,11 @@ def model(name: str, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
     def build(context: dg.AssetExecutionContext) -> None:
         if name in BROKEN:
             raise RuntimeError(f"{name} does not build")
+        if name in HOLDS:
+            started, may_finish = HOLDS.pop(name)
+            started.set()
+            if not may_finish.wait(60):
+                raise TimeoutError(f"{name} was never let finish")
         if name in LANDS_DURING:
             # A source's load lands while this build runs (its step has started and recorded its inputs).
             raw, version = LANDS_DURING.pop(name)
@@ -94,7 +103,9 @@ def daemon() -> Iterator[Daemon]:
     BROKEN.clear()
     LANDS_DURING.clear()
     CADENCES.clear()
-    with dg.DagsterInstance.ephemeral() as instance:
+    HOLDS.clear()
+    # On disk, not in memory: a test runs a run in a thread of its own.
+    with dg.instance_for_test() as instance:
         yield Daemon(instance)
 
 
@@ -206,3 +217,35 @@ def test_a_model_on_a_cadence_builds_at_most_once_per_tick_with_what_changed_mea
     assert daemon.tick(start + timedelta(minutes=10)) == set()
     # Nothing changed by the next tick: nothing builds.
     assert daemon.tick(start + timedelta(minutes=19, seconds=30)) == set()
+
+
+def test_a_model_built_by_a_run_that_ends_while_the_rule_evaluates_is_not_built_again(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule reads every record as it starts and whether a run is in progress later: a run ending in between
+    built the mart after the records were read. The mart waits for the next evaluation instead of building again."""
+    mart_building, mart_may_finish = threading.Event(), threading.Event()
+    daemon.tick()
+    VERSIONS["raw_x"] = "x2"
+    daemon.load("raw_x")
+    assets = graph()
+    requested = daemon.request(assets)
+    assert {key.path[-1] for key in requested} == {"stg_x", "mart"}
+    HOLDS["mart"] = (mart_building, mart_may_finish)
+    run = threading.Thread(target=daemon.execute, args=(assets, requested))
+    run.start()
+    # The run has built stg_x and is building the mart.
+    assert mart_building.wait(60)
+    read_records = CachingInstanceQueryer.prefetch_asset_records
+
+    def read_then_let_the_run_end(queryer: CachingInstanceQueryer, keys: Iterable[dg.AssetKey]) -> None:
+        read_records(queryer, keys)
+        mart_may_finish.set()
+        run.join(60)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CachingInstanceQueryer, "prefetch_asset_records", read_then_let_the_run_end)
+        assert daemon.request(assets) == set()
+    assert not run.is_alive()
+    # The mart read stg_x's new data in that run: nothing is due.
+    assert daemon.tick() == set()
