@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -26,7 +27,7 @@ from modelatlas.alerts.model import Event, Severity
 # Why an event is recorded without deliveries.
 BASELINE = "baseline"  # the first load of a source, the first evaluation of a condition
 BEFORE_SINCE = "before_since"  # older than MODELATLAS_ALERTS_SINCE
-SUPERSEDED = "superseded"  # a higher budget threshold crossed in the same evaluation
+SUPERSEDED = "superseded"  # a higher budget threshold or a worse status reached in the same evaluation
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Condition:
     active: bool
     # Builds the event; the id depends on when the condition turned on, so it is made only then.
     build: Callable[[datetime], Event] = field(compare=False)
+    # Conditions of one group are levels of one subject, listed from the mildest: of those turning on together, the
+    # last listed is delivered and the others are superseded.
+    group: str | None = None
 
 
 def event_id(kind: str, *parts: object) -> str:
@@ -489,60 +493,66 @@ WORSE_THAN_OPERATIONAL = ("maintenance", "degraded", "partial_outage", "major_ou
 
 
 def status_conditions(rows: Sequence[Mapping[str, Any]], kind: str, settings: DetectionSettings) -> list[Condition]:
-    """`status.degraded` (official status worse than operational) or `status.disagrees`, one per provider."""
+    """`status.disagrees` (the page and the probes disagree), one per provider, or `status.degraded`: per provider,
+    one level per status worse than operational, each on while the status is at least that bad, so a provider that
+    turns worse alerts again and one that recovers part way says nothing. A level's key and scope are the provider
+    for the mildest, as when one condition stood for them all."""
     conditions = []
-    degraded = kind == "status.degraded"
     for row in rows:
-        active = row["effective_status"] in WORSE_THAN_OPERATIONAL if degraded else bool(row["status_disagrees"])
-
-        def build(since: datetime, row: Mapping[str, Any] = row) -> Event:
-            status = str(row["effective_status"])
-            severity: Severity = (
-                "critical" if status == "major_outage" else "info" if status == "maintenance" else "warning"
-            )
-            return Event(
-                event_id=event_id(kind, row["provider"], since.isoformat()),
-                kind=kind,
-                severity=severity if degraded else "warning",
-                occurred_at=since,
-                title=(
-                    f"{row['provider']} status: {status.replace('_', ' ')}"
-                    if degraded
-                    else f"{row['provider']}: status page and probes disagree"
-                ),
-                summary=(
-                    f"{row['provider']}'s status page says {row['status_description'] or status}."
-                    if degraded
-                    else f"{row['provider']}'s page says {status.replace('_', ' ')} while "
-                    f"{row['consecutive_failed_probes']} probes in a row failed."
-                ),
-                facts=(
-                    ("Provider", row["provider"]),
-                    ("Official status", status),
-                    *((("Open incidents", row["open_incident_titles"]),) if row["open_incident_titles"] else ()),
-                    *(
-                        (("Components", row["components_not_operational"]),)
-                        if row["components_not_operational"]
-                        else ()
-                    ),
-                    ("Failed probes in a row", str(row["consecutive_failed_probes"] or 0)),
-                ),
-                data=_data(
-                    row,
-                    "provider",
-                    "effective_status",
-                    "status_description",
-                    "open_incident_titles",
-                    "components_not_operational",
-                    "status_disagrees",
-                    "consecutive_failed_probes",
-                    "probes_failing_since",
-                ),
-                link=_link(settings),
-            )
-
-        conditions.append(Condition(key=row["provider"], scope=row["provider"], active=active, build=build))
+        provider = str(row["provider"])
+        if kind != "status.degraded":
+            build = partial(status_event, kind, row, provider, settings=settings)
+            conditions.append(Condition(provider, provider, bool(row["status_disagrees"]), build))
+            continue
+        for level, status in enumerate(WORSE_THAN_OPERATIONAL):
+            key = provider if level == 0 else f"{provider}|{status}"
+            active = row["effective_status"] in WORSE_THAN_OPERATIONAL[level:]
+            build = partial(status_event, kind, row, key, settings=settings)
+            conditions.append(Condition(key, key, active, build, group=provider))
     return conditions
+
+
+def status_event(kind: str, row: Mapping[str, Any], key: str, since: datetime, settings: DetectionSettings) -> Event:
+    """A `status.degraded` or `status.disagrees` event of a provider's current status."""
+    degraded = kind == "status.degraded"
+    status = str(row["effective_status"])
+    severity: Severity = "critical" if status == "major_outage" else "info" if status == "maintenance" else "warning"
+    return Event(
+        event_id=event_id(kind, key, since.isoformat()),
+        kind=kind,
+        severity=severity if degraded else "warning",
+        occurred_at=since,
+        title=(
+            f"{row['provider']} status: {status.replace('_', ' ')}"
+            if degraded
+            else f"{row['provider']}: status page and probes disagree"
+        ),
+        summary=(
+            f"{row['provider']}'s status page says {row['status_description'] or status}."
+            if degraded
+            else f"{row['provider']}'s page says {status.replace('_', ' ')} while "
+            f"{row['consecutive_failed_probes']} probes in a row failed."
+        ),
+        facts=(
+            ("Provider", row["provider"]),
+            ("Official status", status),
+            *((("Open incidents", row["open_incident_titles"]),) if row["open_incident_titles"] else ()),
+            *((("Components", row["components_not_operational"]),) if row["components_not_operational"] else ()),
+            ("Failed probes in a row", str(row["consecutive_failed_probes"] or 0)),
+        ),
+        data=_data(
+            row,
+            "provider",
+            "effective_status",
+            "status_description",
+            "open_incident_titles",
+            "components_not_operational",
+            "status_disagrees",
+            "consecutive_failed_probes",
+            "probes_failing_since",
+        ),
+        link=_link(settings),
+    )
 
 
 # ---- budgets ---------------------------------------------------------------------------------------------------

@@ -140,17 +140,22 @@ def evaluate_conditions(
     scopes_evaluated: Iterable[str],
     now: datetime,
 ) -> list[ev.Detected]:
-    """Events of the conditions that turned on since the last evaluation; those that turned off re-arm."""
+    """Events of the conditions that turned on since the last evaluation; those that turned off re-arm. Of the levels
+    of one group turning on together, the last listed is delivered and the others are recorded as superseded."""
     states = store.condition_states(conn, kind)
     baselined = store.baselined_scopes(conn, kind)
     current = {condition.key for condition in conditions}
+    turning_on = [c for c in conditions if c.active and not states.get(c.key, False)]
+    worst = {condition.group: condition.key for condition in turning_on if condition.group is not None}
     detected = []
     for condition in conditions:
         was_active = states.get(condition.key, False)
         if condition.active and not was_active:
             event = condition.build(now)
             store.set_condition(conn, kind, condition.key, True, now, event.event_id)
-            detected.append(ev.Detected(event, None if condition.scope in baselined else ev.BASELINE))
+            superseded = condition.group is not None and worst[condition.group] != condition.key
+            reason = None if condition.scope in baselined else ev.BASELINE
+            detected.append(ev.Detected(event, reason or (ev.SUPERSEDED if superseded else None)))
         elif not condition.active and was_active:
             store.set_condition(conn, kind, condition.key, False, now, None)
     for key, was_active in states.items():

@@ -413,7 +413,7 @@ def test_a_budget_above_80_percent_all_month_alerts_once_and_rearms_with_a_new_b
     assert superseded == [(3,)]
 
 
-def test_a_flag_alerts_when_it_turns_on_and_again_only_after_it_turned_off(
+def test_a_flag_alerts_when_it_turns_on_and_again_only_after_it_turned_off_or_worse(
     db: ConnectionInfo, receiver: AlertReceiver
 ) -> None:
     settings = settings_for(receiver)
@@ -424,11 +424,22 @@ def test_a_flag_alerts_when_it_turns_on_and_again_only_after_it_turned_off(
 
     status("operational")
     run_alerts(db, settings, budget_s=1)  # the provider's first evaluation: its baseline
-    for effective in ("degraded", "major_outage", "operational", "partial_outage"):
+    # Worse alerts again, better part way says nothing, operational re-arms every level.
+    for effective in ("degraded", "degraded", "major_outage", "partial_outage", "operational", "maintenance"):
         status(effective)
         run_alerts(db, settings, budget_s=1)
+    status("partial_outage")
+    run_alerts(db, settings, budget_s=1)
     titles = [body["data"]["title"] for body in webhook_events(receiver)]
-    assert titles == ["openai status: degraded", "openai status: partial outage"]
+    assert titles == [
+        "openai status: degraded",
+        "openai status: major outage",
+        "openai status: maintenance",
+        "openai status: partial outage",
+    ]
+    # Each jump over a level turned two on at once: the milder one is recorded, not delivered.
+    superseded = execute(db, "select count(*) from ops.alert_outbox where suppressed_reason = 'superseded'")
+    assert superseded == [(3,)]
 
 
 def test_events_before_alerts_were_enabled_are_recorded_as_suppressed(

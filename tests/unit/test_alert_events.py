@@ -266,9 +266,8 @@ def every_kind_of_event() -> list[Event]:
         ev.outage(outage | {"kind": "outage.started"}, SETTINGS).event,
         ev.outage(outage | {"kind": "outage.resolved"}, SETTINGS).event,
         *(
-            c.build(NOW)
+            ev.status_conditions([status], kind, SETTINGS)[0].build(NOW)
             for kind in ("status.degraded", "status.disagrees")
-            for c in ev.status_conditions([status], kind, SETTINGS)
         ),
         *(
             ev.budget(budget | {"kind": kind}, SETTINGS).event
@@ -304,3 +303,21 @@ def test_every_event_kind_renders_on_every_channel() -> None:
         assert Webhook(secret).verify(body, headers)["type"] == event.kind
     digest = slack_payload(events, digest=True)
     assert str(len(events)) in digest["text"]
+
+
+def test_a_status_is_on_at_every_level_up_to_its_own_and_the_mildest_keeps_the_providers_key() -> None:
+    row: dict[str, object] = dict.fromkeys(("status_description", "open_incident_titles", "components_not_operational"))
+    row |= {"provider": "openai", "effective_status": "partial_outage", "status_disagrees": False}
+    conditions = ev.status_conditions([row], "status.degraded", SETTINGS)
+    assert [(c.key, c.active, c.group) for c in conditions] == [
+        ("openai", True, "openai"),
+        ("openai|degraded", True, "openai"),
+        ("openai|partial_outage", True, "openai"),
+        ("openai|major_outage", False, "openai"),
+    ]
+    # Each level's event has an id of its own; all say the current status.
+    events = [c.build(NOW) for c in conditions]
+    assert len({e.event_id for e in events}) == 4
+    assert {e.title for e in events} == {"openai status: partial outage"}
+    disagrees = ev.status_conditions([row], "status.disagrees", SETTINGS)
+    assert [(c.key, c.active, c.group) for c in disagrees] == [("openai", False, None)]
