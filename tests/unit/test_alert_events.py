@@ -306,8 +306,15 @@ def test_every_event_kind_renders_on_every_channel() -> None:
 
 
 def test_a_status_is_on_at_every_level_up_to_its_own_and_the_mildest_keeps_the_providers_key() -> None:
-    row: dict[str, object] = dict.fromkeys(("status_description", "open_incident_titles", "components_not_operational"))
-    row |= {"provider": "openai", "effective_status": "partial_outage", "status_disagrees": False}
+    row: dict[str, object] = dict.fromkeys(
+        ("status_description", "open_incident_titles", "components_not_operational", "probes_failing_since")
+    )
+    row |= {
+        "provider": "openai",
+        "effective_status": "partial_outage",
+        "status_disagrees": False,
+        "consecutive_failed_probes": 0,
+    }
     conditions = ev.status_conditions([row], "status.degraded", SETTINGS)
     assert [(c.key, c.active, c.group) for c in conditions] == [
         ("openai", True, "openai"),
