@@ -64,7 +64,7 @@ class AlertFindings:
         """One line for the timeline."""
         delivered = sum(self.delivered_by_daemon.values())
         return (
-            f"{self.events} events ({self.suppressed} suppressed as baseline), {delivered} deliveries by the "
+            f"{self.events} events ({self.suppressed} without deliveries), {delivered} deliveries by the "
             f"daemon's sensor, {self.delivered_after} by the last pass, {len(self.not_delivered)} not delivered"
         )
 
@@ -114,7 +114,12 @@ def alert_checks(measure: int, findings: AlertFindings) -> tuple[list[Check], Ma
     """The soak's alert checks and their details."""
     kinds = [kind for kind in EXPECTED_KINDS if findings.delivered_by_daemon.get(kind, 0) >= len(PATHS)]
     checks = [
-        Check(measure, "events recorded", findings.events, note=f"{findings.suppressed} suppressed as baseline"),
+        Check(
+            measure,
+            "events recorded",
+            findings.events,
+            note=f"{findings.suppressed} without deliveries: baseline, before_since or superseded",
+        ),
         Check(
             measure,
             f"kinds the daemon's sensor delivered to both receivers ({', '.join(EXPECTED_KINDS)})",
