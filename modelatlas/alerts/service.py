@@ -144,22 +144,23 @@ def evaluate_conditions(
     of one group turning on together, the last listed is delivered and the others are recorded as superseded."""
     states = store.condition_states(conn, kind)
     baselined = store.baselined_scopes(conn, kind)
-    current = {condition.key for condition in conditions}
-    turning_on = [c for c in conditions if c.active and not states.get(c.key, False)]
+    turning_on = [condition for condition in conditions if condition.active and not states.get(condition.key, False)]
     worst = {condition.group: condition.key for condition in turning_on if condition.group is not None}
     detected = []
-    for condition in conditions:
-        was_active = states.get(condition.key, False)
-        if condition.active and not was_active:
-            event = condition.build(now)
-            store.set_condition(conn, kind, condition.key, True, now, event.event_id)
-            superseded = condition.group is not None and worst[condition.group] != condition.key
-            reason = None if condition.scope in baselined else ev.BASELINE
-            detected.append(ev.Detected(event, reason or (ev.SUPERSEDED if superseded else None)))
-        elif not condition.active and was_active:
-            store.set_condition(conn, kind, condition.key, False, now, None)
+    for condition in turning_on:
+        event = condition.build(now)
+        store.set_condition(conn, kind, condition.key, True, now, event.event_id)
+        if condition.scope not in baselined:
+            reason: str | None = ev.BASELINE
+        elif condition.group is not None and worst[condition.group] != condition.key:
+            reason = ev.SUPERSEDED
+        else:
+            reason = None
+        detected.append(ev.Detected(event, reason))
+    # Off now, or gone with its row: either re-arms.
+    active = {condition.key for condition in conditions if condition.active}
     for key, was_active in states.items():
-        if was_active and key not in current:
+        if was_active and key not in active:
             store.set_condition(conn, kind, key, False, now, None)
     store.mark_scopes_baselined(conn, kind, scopes_evaluated, now)
     return detected
