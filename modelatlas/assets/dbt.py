@@ -154,7 +154,8 @@ def prune_invocation_folders(target: Path, keep: int = KEPT_DBT_INVOCATIONS) -> 
 
 class InputsOrCodeChanged(dg.AutomationCondition[dg.AssetKey]):
     """True for a built model whose code changed or one of whose inputs has a data version other than the one its
-    latest build read (Dagster's stale status: the versions a build records are read when its step starts)."""
+    latest build read (Dagster's stale status: the versions a build records are read when its step starts), unless
+    this evaluation's records of it may miss a build by a run that just ended (`records_may_miss_a_build`)."""
 
     @property
     def name(self) -> str:
